@@ -1,0 +1,259 @@
+"""The local cache (the assets dir). A version appears at its final path only when
+complete: files are staged on the same filesystem, verified, then renamed into place.
+
+Layout::
+
+    {assets_dir}/{name}/{version}/...                    # the asset, as pushed
+    {assets_dir}/.assetstore/manifests/{name}/{version}.json
+    {assets_dir}/.assetstore/locks/ staging/ trash/
+
+The version folder is the completion marker; its manifest copy is written before it.
+Pre-downloaded mode only ever calls the reading methods, which write nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import AssetNotFoundError
+from .hashing import sha256_file
+from .manifest import Manifest, parse_manifest
+from .spec import Version
+
+log = logging.getLogger("assetstore")
+STATE = ".assetstore"
+_VERSION_DIR = re.compile(r"\d+\.\d+")
+
+
+class Heartbeat:
+    """Tells processes waiting on a version lock that the download is still moving."""
+
+    def __init__(self, path: Path | None, *, every: float = 1.0) -> None:
+        self.path = path
+        self.every = every
+        self._last = 0.0
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        if self.path is None or now - self._last < self.every:
+            return
+        self._last = now
+        try:
+            self.path.touch()
+        except OSError:
+            pass  # a heartbeat is advisory, like the lock it serves
+
+
+class Cache:
+    def __init__(
+        self, assets_dir: Path, *, use_locks: bool = True, stall_seconds: float = 120.0
+    ) -> None:
+        self.root = assets_dir
+        self.state = assets_dir / STATE
+        self.use_locks = use_locks
+        self.stall_seconds = stall_seconds
+
+    # -- paths ---------------------------------------------------------------------
+    def version_dir(self, name: str, version: Version) -> Path:
+        return self.root / name / str(version)
+
+    def manifest_file(self, name: str, version: Version) -> Path:
+        return self.state / "manifests" / name / f"{version}.json"
+
+    def lock_file(self, name: str, version: Version) -> Path:
+        return self.state / "locks" / name / f"{version}.lock"
+
+    # -- reads (safe on a read-only assets dir) ------------------------------------
+    def has(self, name: str, version: Version) -> bool:
+        return (
+            self.version_dir(name, version).is_dir() and self.manifest_file(name, version).is_file()
+        )
+
+    def versions(self, name: str) -> list[Version]:
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        found = [
+            Version.parse(child.name)
+            for child in folder.iterdir()
+            if _VERSION_DIR.fullmatch(child.name)
+        ]
+        return sorted(v for v in found if self.has(name, v))
+
+    def names(self) -> list[str]:
+        manifests = self.state / "manifests"
+        if not manifests.is_dir():
+            return []
+        names = {
+            path.parent.relative_to(manifests).as_posix()
+            for path in manifests.rglob("*.json")
+            if _VERSION_DIR.fullmatch(path.stem)
+        }
+        return sorted(name for name in names if self.versions(name))
+
+    def manifest(self, name: str, version: Version) -> Manifest:
+        path = self.manifest_file(name, version)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise AssetNotFoundError(
+                f"{name}:{version} is not in the assets dir {self.root}", name=name
+            ) from None
+        return parse_manifest(data, name=name, version=version)
+
+    def problems(self, manifest: Manifest) -> list[str]:
+        """What differs between the cached copy and its manifest (empty when intact)."""
+        root = self.version_dir(manifest.name, manifest.version)
+        found = []
+        for entry in manifest.files:
+            path = root / entry.path
+            if path.is_symlink() or not path.is_file():
+                found.append(f"{entry.path}: missing")
+            elif path.stat().st_size != entry.size:
+                found.append(f"{entry.path}: size {path.stat().st_size}, expected {entry.size}")
+            elif sha256_file(path) != entry.sha256:
+                found.append(f"{entry.path}: sha256 mismatch")
+        expected = {entry.path for entry in manifest.files}
+        extra = sorted(
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if not p.is_dir() and p.relative_to(root).as_posix() not in expected
+        )
+        found.extend(f"{path}: not in the manifest" for path in extra)
+        return found
+
+    # -- writes --------------------------------------------------------------------
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A fresh folder on the cache's filesystem, removed afterwards whatever happens."""
+        parent = self.state / "staging"
+        parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=parent, prefix=f"{os.getpid()}-"))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def install(self, staged: Path, manifest: Manifest, *, replace: bool = False) -> Path:
+        """Move a staged, verified version into place, atomically."""
+        target = self.version_dir(manifest.name, manifest.version)
+        atomic_write(self.manifest_file(manifest.name, manifest.version), manifest.to_json())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if replace and target.exists():
+            self._discard(target)
+        try:
+            os.rename(staged, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            log.debug("%s was installed by another process meanwhile", manifest.spec)
+        return target
+
+    def remove(self, name: str, version: Version) -> None:
+        self._discard(self.version_dir(name, version))
+        self.manifest_file(name, version).unlink(missing_ok=True)
+
+    def _discard(self, folder: Path) -> None:
+        """Make ``folder`` disappear at once (a rename), then delete it at leisure."""
+        trash = self.state / "trash"
+        trash.mkdir(parents=True, exist_ok=True)
+        doomed = Path(tempfile.mkdtemp(dir=trash)) / "version"
+        os.rename(folder, doomed)
+        shutil.rmtree(doomed.parent, ignore_errors=True)
+
+    # -- locks ---------------------------------------------------------------------
+    @contextmanager
+    def locked(self, name: str, version: Version) -> Iterator[Heartbeat]:
+        """Hold the version's lock while the holder makes progress.
+
+        The lock only saves duplicate downloads; correctness rests on staging and
+        rename, so a lock that stalls (or does not work, as on some network
+        filesystems) is given up on rather than waited on forever.
+        """
+        if not self.use_locks:
+            yield Heartbeat(None)
+            return
+        import filelock
+
+        path = self.lock_file(name, version)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        beat = path.with_suffix(".progress")
+        lock = filelock.FileLock(str(path))
+        acquired = self._acquire(lock, beat, f"{name}:{version}")
+        try:
+            yield Heartbeat(beat)
+        finally:
+            if acquired:
+                lock.release()
+
+    def _acquire(self, lock: object, beat: Path, spec: str) -> bool:
+        import filelock
+
+        assert isinstance(lock, filelock.BaseFileLock)
+        last_seen, since = _mtime(beat), time.monotonic()
+        while True:
+            try:
+                lock.acquire(timeout=0.5)
+                return True
+            except filelock.Timeout:
+                seen = _mtime(beat)
+                if seen != last_seen:
+                    last_seen, since = seen, time.monotonic()
+                elif time.monotonic() - since > self.stall_seconds:
+                    log.warning(
+                        "%s: the process holding its lock made no progress for %.0fs; "
+                        "going ahead without the lock",
+                        spec,
+                        self.stall_seconds,
+                    )
+                    return False
+
+    def try_lock(self, name: str, version: Version) -> object | None:
+        """The version's lock if nobody holds it (for prune), else None."""
+        if not self.use_locks:
+            return _NoLock()
+        import filelock
+
+        path = self.lock_file(name, version)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(path))
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return None
+        return lock
+
+
+class _NoLock:
+    def release(self) -> None:
+        pass
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

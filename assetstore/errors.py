@@ -1,0 +1,79 @@
+"""The exception family: one base class, a few subclasses that also inherit the builtin
+they mean, each with the exit code the CLI uses for it."""
+
+from __future__ import annotations
+
+
+class AssetStoreError(Exception):
+    """Base class of every error assetstore raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        backend: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.name = name
+        self.version = version
+        self.backend = backend
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidSpecError(AssetStoreError, ValueError):
+    """A malformed name, version, spec or path (exit code 2)."""
+
+    exit_code = 2
+
+
+class AssetNotFoundError(AssetStoreError, LookupError):
+    """No such asset, version or sub-path (exit code 3)."""
+
+    exit_code = 3
+
+
+class VersionExistsError(AssetStoreError, FileExistsError):
+    """The version was already pushed, or is reserved by another push (exit code 4)."""
+
+    exit_code = 4
+
+
+class IntegrityError(AssetStoreError, ValueError):
+    """Bytes do not match the manifest's size or sha256 (exit code 5)."""
+
+    exit_code = 5
+
+
+class ConfigError(AssetStoreError, ValueError):
+    """The settings are incomplete or contradictory (exit code 6)."""
+
+    exit_code = 6
+
+
+class BackendError(AssetStoreError, OSError):
+    """The backend is unreachable or refused the request (exit code 7)."""
+
+    exit_code = 7
+
+
+class PushSourceError(InvalidSpecError):
+    """The local path given to push cannot be pushed as it is (exit code 2)."""
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "unexpected error (a bug: please report it with --debug output)",
+    2: "usage error, invalid spec, name, path or push source",
+    3: "asset, version or sub-path not found",
+    4: "version already exists (or is reserved by another push)",
+    5: "integrity failure: bytes do not match the manifest",
+    6: "configuration error",
+    7: "backend error: unreachable, permission denied, bucket missing",
+}

@@ -1,0 +1,105 @@
+"""Prune: free cache space. ``plan_prune`` decides, ``execute_prune`` acts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cache import Cache
+from .spec import Version
+
+log = logging.getLogger("assetstore")
+_STAGING_GRACE_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class PruneItem:
+    name: str
+    version: Version
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": f"{self.name}:{self.version}", "size": self.size}
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    remove: tuple[PruneItem, ...]
+    leftovers: tuple[Path, ...]  # staging and trash folders of processes that died
+
+    @property
+    def size(self) -> int:
+        return sum(item.size for item in self.remove)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "remove": [item.to_dict() for item in self.remove],
+            "freed": self.size,
+            "leftovers": [str(p) for p in self.leftovers],
+        }
+
+
+def plan_prune(cache: Cache, *, keep: int, names: list[str] | None = None) -> PrunePlan:
+    if keep < 0:
+        raise ValueError("keep must be 0 or more")
+    remove = []
+    for name in names or cache.names():
+        for version in cache.versions(name)[: max(0, len(cache.versions(name)) - keep)]:
+            remove.append(PruneItem(name, version, cache.manifest(name, version).total_size))
+    return PrunePlan(tuple(remove), tuple(_leftovers(cache)))
+
+
+def _leftovers(cache: Cache) -> list[Path]:
+    found = []
+    staging = cache.state / "staging"
+    if staging.is_dir():
+        found += [p for p in staging.iterdir() if _abandoned(p)]
+    trash = cache.state / "trash"
+    if trash.is_dir():
+        found += list(trash.iterdir())
+    return sorted(found)
+
+
+def _abandoned(staging: Path) -> bool:
+    """A staging folder whose puller died: its pid is gone here and it sat idle for
+    a while (the age guards against another host sharing the assets dir)."""
+    try:
+        idle = time.time() - staging.stat().st_mtime
+    except OSError:
+        return False
+    return idle > _STAGING_GRACE_SECONDS and not _alive(staging.name.split("-", 1)[0])
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def execute_prune(cache: Cache, plan: PrunePlan) -> PrunePlan:
+    """Remove what ``plan`` lists, skipping versions whose lock another process holds
+    (a pull under way). Returns what was removed."""
+    removed = []
+    for item in plan.remove:
+        lock = cache.try_lock(item.name, item.version)
+        if lock is None:
+            log.warning("%s:%s is in use by another process; kept", item.name, item.version)
+            continue
+        try:
+            if cache.has(item.name, item.version):
+                cache.remove(item.name, item.version)
+                removed.append(item)
+        finally:
+            lock.release()  # type: ignore[attr-defined]
+    for path in plan.leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return PrunePlan(tuple(removed), plan.leftovers)

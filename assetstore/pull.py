@@ -1,0 +1,49 @@
+"""Pull: download a version's files into staging, verify each against the manifest
+while it streams, then install the whole version with one rename."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cache import Cache, Heartbeat
+from .errors import IntegrityError
+from .hashing import Callback
+from .manifest import FileEntry, Manifest
+from .remote import Remote
+from .transfer import SharedProgress, run_all
+
+
+def fetch_version(
+    remote: Remote,
+    cache: Cache,
+    manifest: Manifest,
+    *,
+    workers: int,
+    callback: Callback,
+    heartbeat: Heartbeat | None = None,
+    replace: bool = False,
+) -> Path:
+    """Download, verify and install ``manifest``'s version; return its folder."""
+    progress = SharedProgress(callback, heartbeat)
+    progress.set_size(manifest.total_size)
+    with cache.staging() as staging:
+        root = staging / "version"
+        root.mkdir()
+        for folder in manifest.empty_dirs:
+            (root / folder).mkdir(parents=True, exist_ok=True)
+
+        def fetch(entry: FileEntry) -> None:
+            target = root / entry.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = remote.data_path(manifest.name, manifest.version, entry.path)
+            sha256, size = remote.download(source, target, callback=progress)
+            if (sha256, size) != (entry.sha256, entry.size):
+                raise IntegrityError(
+                    f"{manifest.spec}: {entry.path} does not match its manifest "
+                    f"(got {size} bytes, {sha256}; expected {entry.size} bytes, {entry.sha256})",
+                    name=manifest.name,
+                    version=str(manifest.version),
+                )
+
+        run_all(fetch, manifest.files, workers=workers)
+        return cache.install(root, manifest, replace=replace)

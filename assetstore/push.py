@@ -1,0 +1,219 @@
+"""Push: scan and hash the source, plan what to send or copy, then carry the plan out.
+
+``plan_push`` only reads (``--dry-run`` is the plan printed); ``execute_push``
+reserves the version, moves bytes, and writes the manifest last.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import socket
+import stat
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import PushSourceError
+from .hashing import Callback, sha256_file
+from .manifest import FileEntry, Kind, Manifest
+from .paths import check_relpath
+from .remote import Remote
+from .spec import Version
+from .transfer import SharedProgress, run_all
+
+log = logging.getLogger("assetstore")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # relative, POSIX
+    source: Path
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    name: str
+    version: Version
+    kind: Kind
+    files: tuple[SourceFile, ...]
+    empty_dirs: tuple[str, ...]
+    reused: dict[str, str] = field(default_factory=dict)  # path -> remote copy source
+    metadata: dict[str, str] = field(default_factory=dict)
+    explicit: bool = False
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def upload_bytes(self) -> int:
+        return sum(f.size for f in self.files if f.path not in self.reused)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "kind": self.kind,
+            "files": len(self.files),
+            "total_size": self.total_bytes,
+            "upload_size": self.upload_bytes,
+            "copied_files": len(self.reused),
+            "empty_dirs": list(self.empty_dirs),
+            "metadata": self.metadata,
+        }
+
+
+def scan_source(source: Path) -> tuple[Kind, list[tuple[str, Path]], list[str]]:
+    """What a push of ``source`` would send: its kind, (relative path, file), empty dirs.
+
+    Symlinks inside a tree are refused (never followed); a symlink named as the
+    source itself is the user's explicit choice and is followed.
+    """
+    if not source.exists():
+        raise PushSourceError(f"cannot push {source}: no such file or directory")
+    if source.is_file():
+        check_relpath(source.resolve().name, what="file name")
+        return "file", [(source.resolve().name, source)], []
+    if not source.is_dir():
+        raise PushSourceError(f"cannot push {source}: not a regular file or directory")
+    files: list[tuple[str, Path]] = []
+    empty: list[str] = []
+    for folder, dirs, names in os.walk(source):
+        here = Path(folder)
+        dirs.sort()
+        for entry in [*dirs, *names]:
+            _check_entry(here / entry, source)
+        if not dirs and not names and here != source:
+            empty.append(_relative(here, source))
+        files.extend((_relative(here / n, source), here / n) for n in sorted(names))
+    if not files and not empty:
+        raise PushSourceError(f"cannot push {source}: the directory is empty")
+    return "dir", files, empty
+
+
+def _check_entry(path: Path, root: Path) -> None:
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        raise PushSourceError(
+            f"cannot push {root}: {path} is a symlink (to {os.readlink(path)}); symlinks "
+            "inside a pushed tree are refused — replace it with the file it points to"
+        )
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise PushSourceError(f"cannot push {root}: {path} is not a regular file or folder")
+
+
+def _relative(path: Path, root: Path) -> str:
+    return check_relpath(path.relative_to(root).as_posix(), what="path in the pushed tree")
+
+
+def hash_sources(entries: list[tuple[str, Path]], *, workers: int) -> tuple[SourceFile, ...]:
+    def one(entry: tuple[str, Path]) -> SourceFile:
+        relpath, path = entry
+        return SourceFile(relpath, path, path.stat().st_size, sha256_file(path))
+
+    return tuple(run_all(one, entries, workers=workers))
+
+
+def next_version(taken: list[Version], bump: str) -> Version:
+    """The version an unpinned push takes: 0.0 first, then a minor or major bump.
+
+    >>> str(next_version([], "minor")), str(next_version([Version(1, 9)], "minor"))
+    ('0.0', '1.10')
+    >>> str(next_version([Version(0, 3), Version(1, 2)], "major"))
+    '2.0'
+    """
+    if not taken:
+        return Version(0, 0)
+    return max(taken).bump(bump)
+
+
+def reusable(remote: Remote, name: str, files: tuple[SourceFile, ...]) -> dict[str, str]:
+    """Files whose bytes the latest version already holds: path -> remote path to copy."""
+    versions = remote.versions(name)
+    if not versions:
+        return {}
+    previous = remote.manifest(name, versions[-1])
+    by_content = {(e.sha256, e.size): e.path for e in previous.files}
+    return {
+        f.path: remote.data_path(name, previous.version, by_content[(f.sha256, f.size)])
+        for f in files
+        if (f.sha256, f.size) in by_content
+    }
+
+
+def execute_push(remote: Remote, plan: PushPlan, *, workers: int, callback: Callback) -> Manifest:
+    """Reserve, send or copy every file, then commit the manifest; undo on failure."""
+    remote.reserve(plan.name, plan.version, _owner())
+    try:
+        manifest = _transfer(remote, plan, workers=workers, callback=callback)
+        remote.commit(manifest)
+    except BaseException:
+        _undo(remote, plan)
+        raise
+    try:
+        remote.release(plan.name, plan.version)
+    except Exception as exc:  # the version is committed; a leftover reservation is harmless
+        log.warning("%s: could not remove its reservation: %s", plan.spec, exc)
+    return manifest
+
+
+def _transfer(remote: Remote, plan: PushPlan, *, workers: int, callback: Callback) -> Manifest:
+    progress = SharedProgress(callback)
+    progress.set_size(plan.upload_bytes)
+
+    def send(item: SourceFile) -> None:
+        target = remote.data_path(plan.name, plan.version, item.path)
+        if item.path in plan.reused:
+            remote.copy(plan.reused[item.path], target)
+            return
+        sha256, size = remote.upload(item.source, target, callback=progress)
+        if (sha256, size) != (item.sha256, item.size):
+            raise PushSourceError(f"{item.source} changed while it was being pushed")
+
+    run_all(send, plan.files, workers=workers)
+    return Manifest(
+        name=plan.name,
+        version=plan.version,
+        kind=plan.kind,
+        files=tuple(FileEntry(f.path, f.size, f.sha256) for f in plan.files),
+        pushed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        pushed_by=pusher(),
+        metadata=plan.metadata,
+        empty_dirs=plan.empty_dirs,
+    )
+
+
+def _undo(remote: Remote, plan: PushPlan) -> None:
+    try:
+        remote.discard(plan.name, plan.version)
+    except Exception as exc:
+        log.warning("%s: could not clean up the failed push: %s", plan.spec, exc)
+
+
+def pusher() -> str:
+    """``user@host`` of whoever pushes; ``ASSETSTORE_PUSHED_BY`` overrides it (CI jobs)."""
+    explicit = os.environ.get("ASSETSTORE_PUSHED_BY")
+    if explicit:
+        return explicit
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _owner() -> dict[str, Any]:
+    return {
+        "pushed_by": pusher(),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "reserved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,188 @@
+"""Settings, built at call time from an ``environ`` mapping and explicit overrides.
+
+Precedence, written once here: explicit argument > CLI flag > environment variable >
+config file > default. Each effective value remembers where it came from, so that
+``assetstore config show`` can say it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .paths import check_relpath
+from .providers import PROVIDERS, storage_options_from_env
+
+DEFAULT_PREFIX = "assets"
+DEFAULT_WORKERS = 8
+DEFAULT_LOCK_STALL_SECONDS = 120.0
+
+
+def default_assets_dir(environ: Mapping[str, str]) -> str:
+    """The user cache dir: ``$XDG_CACHE_HOME/assetstore`` or ``~/.cache/assetstore``."""
+    base = environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    return str(Path(base) / "assetstore")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true/false, 1/0, yes/no or on/off")
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    env: str
+    default: Callable[[Mapping[str, str]], Any]
+    parse: Callable[[str], Any] = str
+
+
+FIELDS: tuple[_Field, ...] = (
+    _Field("assets_dir", "ASSETSTORE_ASSETS_DIR", default_assets_dir),
+    _Field("provider", "ASSETSTORE_STORAGE_PROVIDER", lambda _env: None),
+    _Field("bucket", "ASSETSTORE_STORAGE_BUCKET", lambda _env: None),
+    _Field("prefix", "ASSETSTORE_STORAGE_PREFIX", lambda _env: DEFAULT_PREFIX),
+    _Field("catalog_url", "ASSETSTORE_CATALOG_URL", lambda _env: None),
+    _Field("workers", "ASSETSTORE_WORKERS", lambda _env: DEFAULT_WORKERS, _positive_int),
+    _Field(
+        "lock_stall_seconds",
+        "ASSETSTORE_LOCK_STALL_SECONDS",
+        lambda _env: DEFAULT_LOCK_STALL_SECONDS,
+        _non_negative_float,
+    ),
+    _Field("use_locks", "ASSETSTORE_USE_LOCKS", lambda _env: True, _boolean),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a store needs, already validated. Build with :meth:`load`."""
+
+    assets_dir: Path
+    provider: str | None = None
+    bucket: str | None = None
+    prefix: str = DEFAULT_PREFIX
+    catalog_url: str | None = None
+    workers: int = DEFAULT_WORKERS
+    lock_stall_seconds: float = DEFAULT_LOCK_STALL_SECONDS
+    use_locks: bool = True
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        override_source: str = "argument",
+    ) -> Settings:
+        """Resolve every setting; ``overrides`` (None values ignored) win over the env."""
+        env = os.environ if environ is None else environ
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        unknown = set(given) - {f.name for f in FIELDS} - {"storage_options"}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for spec in FIELDS:
+            values[spec.name], sources[spec.name] = _resolve(spec, given, env, override_source)
+        options, option_sources = storage_options_from_env(values["provider"], env)
+        if "storage_options" in given:
+            options = {**options, **given["storage_options"]}
+        sources.update(option_sources)
+        return cls._validated(values, options, sources)
+
+    @classmethod
+    def _validated(
+        cls, values: dict[str, Any], options: dict[str, Any], sources: dict[str, str]
+    ) -> Settings:
+        provider = values["provider"] or None
+        if provider is not None and provider not in PROVIDERS:
+            choices = ", ".join(sorted(PROVIDERS))
+            raise ConfigError(
+                f"ASSETSTORE_STORAGE_PROVIDER={provider!r} is not a provider; choose one of "
+                f"{choices}, or leave it unset to serve a pre-downloaded assets dir"
+            )
+        if provider is not None and not values["bucket"]:
+            raise ConfigError(
+                f"provider {provider!r} needs a bucket: set ASSETSTORE_STORAGE_BUCKET"
+                + (" to the folder used as the remote" if provider == "local" else "")
+            )
+        prefix = str(values["prefix"]).strip("/")
+        if prefix:
+            check_relpath(prefix, what="storage prefix")
+        bucket = values["bucket"]
+        if provider == "local" and bucket:
+            bucket = str(Path(bucket).expanduser().absolute())
+        return cls(
+            assets_dir=Path(values["assets_dir"]).expanduser().absolute(),
+            provider=provider,
+            bucket=bucket,
+            prefix=prefix,
+            catalog_url=values["catalog_url"] or None,
+            workers=values["workers"],
+            lock_stall_seconds=values["lock_stall_seconds"],
+            use_locks=values["use_locks"],
+            storage_options=options,
+            sources=sources,
+        )
+
+    @property
+    def offline(self) -> bool:
+        """Pre-downloaded mode: no provider, serve the assets dir only, write nothing."""
+        return self.provider is None
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(setting, value with secrets redacted, source) rows for ``config show``."""
+        from .redact import redact_url, redact_value
+
+        rows = []
+        for spec in FIELDS:
+            value = getattr(self, spec.name)
+            shown = redact_url(value) if spec.name == "catalog_url" else value
+            rows.append((spec.name, _show(shown), self.sources.get(spec.name, "default")))
+        for key in sorted(self.storage_options):
+            shown = redact_value(key, self.storage_options[key])
+            rows.append((f"storage.{key}", _show(shown), self.sources.get(f"storage.{key}", "")))
+        return rows
+
+
+def _resolve(
+    spec: _Field, given: Mapping[str, Any], env: Mapping[str, str], override_source: str
+) -> tuple[Any, str]:
+    if spec.name in given:
+        return given[spec.name], override_source
+    raw = env.get(spec.env)
+    if raw is None or raw == "":
+        return spec.default(env), "default"
+    try:
+        return spec.parse(raw), f"env {spec.env}"
+    except ValueError as exc:
+        raise ConfigError(f"{spec.env}={raw!r} is invalid: {exc}") from None
+
+
+def _show(value: Any) -> str:
+    return "(unset)" if value is None else str(value)

@@ -1,0 +1,166 @@
+"""Names, versions and specs: ``name[:version][[sub/path]]``. Pure functions only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidSpecError
+from .paths import check_relpath
+
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# A segment may not start like a version ("1.2", "1.2.json"): on disk a version is a
+# folder under its name and its manifest is "<version>.json", so such a segment would
+# collide with another asset's version.
+_VERSION_LIKE = re.compile(r"\d+\.\d+(\..*)?")
+_VERSION = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)")
+_PARTIAL = re.compile(r"(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?")
+_MAX_NAME = 512
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    """An immutable ``MAJOR.MINOR`` version, ordered numerically (1.10 > 1.9).
+
+    >>> sorted([Version.parse("1.10"), Version.parse("1.9")])[-1]
+    Version(major=1, minor=10)
+    >>> str(Version(2, 0).bump("minor"))
+    '2.1'
+    """
+
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        match = _VERSION.fullmatch(text)
+        if not match:
+            raise InvalidSpecError(
+                f"invalid version {text!r}: expected MAJOR.MINOR, two non-negative integers"
+            )
+        return cls(int(match[1]), int(match[2]))
+
+    def bump(self, part: str) -> Version:
+        if part == "major":
+            return Version(self.major + 1, 0)
+        if part == "minor":
+            return Version(self.major, self.minor + 1)
+        raise InvalidSpecError(f"invalid bump {part!r}: expected 'major' or 'minor'")
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed spec. ``major``/``minor`` are None where the spec leaves them open."""
+
+    name: str
+    major: int | None = None
+    minor: int | None = None
+    sub_path: str | None = None
+
+    @property
+    def pinned(self) -> Version | None:
+        """The exact version, when the spec names one."""
+        if self.major is None or self.minor is None:
+            return None
+        return Version(self.major, self.minor)
+
+    def matches(self, version: Version) -> bool:
+        """Whether ``version`` satisfies this spec (``:1`` is any 1.x, never 10.x)."""
+        if self.major is not None and version.major != self.major:
+            return False
+        return self.minor is None or version.minor == self.minor
+
+    def best(self, versions: list[Version]) -> Version | None:
+        """The newest of ``versions`` this spec matches."""
+        candidates = [v for v in versions if self.matches(v)]
+        return max(candidates) if candidates else None
+
+    def with_version(self, version: Version) -> Spec:
+        return Spec(self.name, version.major, version.minor, self.sub_path)
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.major is not None:
+            text += f":{self.major}" + ("" if self.minor is None else f".{self.minor}")
+        if self.sub_path is not None:
+            text += f"[{self.sub_path}]"
+        return text
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid asset name, else raise ``InvalidSpecError``.
+
+    >>> check_name("models/bert")
+    'models/bert'
+    >>> check_name("models/1.2")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    assetstore.errors.InvalidSpecError: invalid name 'models/1.2': segment '1.2' looks like a ...
+    """
+    problem = _name_problem(name)
+    if problem:
+        raise InvalidSpecError(f"invalid name {name!r}: {problem}")
+    return name
+
+
+def _name_problem(name: str) -> str | None:
+    if not name:
+        return "it is empty"
+    if len(name) > _MAX_NAME:
+        return f"longer than {_MAX_NAME} characters"
+    if "\\" in name:
+        return "backslashes are not allowed"
+    for segment in name.split("/"):
+        if segment == "":
+            return "empty segment (leading, trailing or double '/')"
+        if _VERSION_LIKE.fullmatch(segment):
+            return f"segment {segment!r} looks like a version"
+        if not _SEGMENT.fullmatch(segment):
+            return (
+                f"segment {segment!r} must start with a letter or digit and contain only "
+                "letters, digits, '.', '_' and '-'"
+            )
+    return None
+
+
+def parse_spec(text: str) -> Spec:
+    """Parse ``name[:version][[sub/path]]``.
+
+    >>> parse_spec("models/bert:1.2[vocab/en.txt]")
+    Spec(name='models/bert', major=1, minor=2, sub_path='vocab/en.txt')
+    >>> parse_spec("models/bert:1")
+    Spec(name='models/bert', major=1, minor=None, sub_path=None)
+    """
+    rest, sub_path = _split_sub_path(text)
+    name, sep, version = rest.partition(":")
+    check_name(name)
+    if not sep:
+        return Spec(name, sub_path=sub_path)
+    match = _PARTIAL.fullmatch(version)
+    if not match:
+        raise InvalidSpecError(
+            f"invalid spec {text!r}: version {version!r} must be MAJOR or MAJOR.MINOR"
+        )
+    minor = None if match[2] is None else int(match[2])
+    return Spec(name, int(match[1]), minor, sub_path)
+
+
+def _split_sub_path(text: str) -> tuple[str, str | None]:
+    if not text.endswith("]"):
+        if "[" in text or "]" in text:
+            raise InvalidSpecError(f"invalid spec {text!r}: unbalanced '[' or ']'")
+        return text, None
+    head, bracket, inner = text[:-1].partition("[")
+    if not bracket or "[" in inner or "]" in inner or "]" in head:
+        raise InvalidSpecError(f"invalid spec {text!r}: expected name[:version][sub/path]")
+    return head, check_relpath(inner, what="sub-path")
+
+
+def parse_target(text: str) -> tuple[str, Version | None]:
+    """Parse the ``NAME[:MAJOR.MINOR]`` that push takes: a full version or none."""
+    name, sep, version = text.partition(":")
+    check_name(name)
+    return name, (Version.parse(version) if sep else None)

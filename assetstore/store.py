@@ -1,0 +1,376 @@
+"""``AssetStore``: the front door. It resolves specs and delegates the work to the
+cache (local), the remote (bucket), push/pull (transfers) and the catalog (index)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .cache import Cache
+from .errors import (
+    AssetNotFoundError,
+    AssetStoreError,
+    BackendError,
+    ConfigError,
+    IntegrityError,
+    VersionExistsError,
+)
+from .hashing import Callback, NoProgress
+from .manifest import Manifest
+from .prune import PrunePlan, execute_prune, plan_prune
+from .push import PushPlan, execute_push, hash_sources, next_version, reusable, scan_source
+from .settings import Settings
+from .spec import Spec, Version, check_name, parse_spec, parse_target
+
+if TYPE_CHECKING:
+    from .catalog import Catalog, CatalogEntry, SyncReport
+    from .remote import Remote
+
+log = logging.getLogger("assetstore")
+_UNPINNED_PUSH_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    spec: str
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class AssetStore:
+    """Versioned assets between a backend and a local cache.
+
+    >>> store = AssetStore.from_env()                         # doctest: +SKIP
+    >>> store.get("models/bert:1.2[vocab.txt]")               # doctest: +SKIP
+    PosixPath('/home/me/.cache/assetstore/models/bert/1.2/vocab.txt')
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = Cache(
+            settings.assets_dir,
+            use_locks=settings.use_locks,
+            stall_seconds=settings.lock_stall_seconds,
+        )
+        self._remote: Remote | None = None
+        self._catalog: Catalog | None = None
+        self._manifests: dict[tuple[str, Version], Manifest] = {}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AssetStore:
+        """Settings from ``environ`` (default ``os.environ``); keyword overrides win."""
+        return cls(Settings.load(environ, overrides=overrides))
+
+    def with_assets_dir(self, assets_dir: Path) -> AssetStore:
+        """The same backend, with another local assets dir (``pull --to``)."""
+        return AssetStore(dataclasses.replace(self.settings, assets_dir=assets_dir.absolute()))
+
+    # -- parts ---------------------------------------------------------------------
+    @property
+    def remote(self) -> Remote:
+        if self._remote is None:
+            self._remote = self._make_remote()
+        return self._remote
+
+    def _make_remote(self) -> Remote:
+        from .providers import make_filesystem
+        from .redact import secret_values
+        from .remote import Remote
+
+        s = self.settings
+        if s.provider is None or s.bucket is None:
+            raise ConfigError(
+                "no storage provider is configured (pre-downloaded mode serves the assets "
+                f"dir {s.assets_dir} only): set ASSETSTORE_STORAGE_PROVIDER and "
+                "ASSETSTORE_STORAGE_BUCKET"
+            )
+        fs = make_filesystem(s.provider, s.storage_options)
+        secrets = tuple(secret_values(dict(s.storage_options)))
+        return Remote(fs, provider=s.provider, bucket=s.bucket, prefix=s.prefix, secrets=secrets)
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = self._open_catalog()
+        return self._catalog
+
+    def _open_catalog(self) -> Catalog:
+        from .catalog import Catalog, engine_for
+
+        url = self.settings.catalog_url
+        if url is None:
+            if self.settings.offline:
+                raise ConfigError("pre-downloaded mode has no catalog: set a provider")
+            self.cache.state.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{self.cache.state / 'catalog.db'}"
+        try:
+            return Catalog(engine_for(url))
+        except ImportError as exc:
+            raise ConfigError(f"the catalog URL needs a driver: {exc}") from exc
+        except Exception as exc:
+            from .redact import redact_url
+
+            raise BackendError(
+                f"cannot open the catalog {redact_url(url)}: {type(exc).__name__}"
+            ) from exc
+
+    # -- reading -------------------------------------------------------------------
+    def get(
+        self, spec: str | Spec, *, force: bool = False, callback: Callback | None = None
+    ) -> Path:
+        """The local path of ``spec``, downloading (and verifying) it first if needed."""
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        version = self.resolve(parsed)
+        key = (parsed.name, version)
+        if not force and self.cache.has(*key):
+            manifest = self._manifests.get(key) or self.cache.manifest(*key)
+        elif self.settings.offline:
+            raise AssetNotFoundError(
+                f"{parsed.name}:{version} is not in the assets dir {self.settings.assets_dir} "
+                "and no storage provider is configured (pre-downloaded mode)",
+                name=parsed.name,
+                version=str(version),
+            )
+        else:
+            manifest = self._download(parsed.name, version, force, callback or NoProgress())
+        self._manifests[key] = manifest
+        return self._local_path(manifest, parsed)
+
+    def resolve(self, spec: str | Spec) -> Version:
+        """The version ``spec`` names: a pinned version as is, else the newest match in
+        the bucket, or in the assets dir when there is no provider or it is unreachable."""
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        if parsed.pinned is not None:
+            return parsed.pinned
+        if self.settings.offline:
+            return self._best(parsed, self.cache.versions(parsed.name), "the assets dir")
+        try:
+            found = self.remote.versions(parsed.name)
+        except BackendError as exc:
+            cached = parsed.best(self.cache.versions(parsed.name))
+            if cached is None:
+                raise
+            log.warning("%s; using the newest cached match %s:%s", exc, parsed.name, cached)
+            return cached
+        return self._best(parsed, found, self.remote.url)
+
+    @staticmethod
+    def _best(spec: Spec, versions: list[Version], where: str) -> Version:
+        best = spec.best(versions)
+        if best is None:
+            listed = ", ".join(str(v) for v in sorted(versions, reverse=True)[:10]) or "none"
+            raise AssetNotFoundError(
+                f"no version of {spec.name} matches {spec} in {where} (versions: {listed})",
+                name=spec.name,
+            )
+        return best
+
+    def _download(self, name: str, version: Version, force: bool, callback: Callback) -> Manifest:
+        from .pull import fetch_version
+
+        with self.cache.locked(name, version) as heartbeat:
+            if not force and self.cache.has(name, version):
+                return self.cache.manifest(name, version)
+            manifest = self._remote_manifest(name, version)
+            fetch_version(
+                self.remote,
+                self.cache,
+                manifest,
+                workers=self.settings.workers,
+                callback=callback,
+                heartbeat=heartbeat,
+                replace=force,
+            )
+            return manifest
+
+    def _remote_manifest(self, name: str, version: Version) -> Manifest:
+        try:
+            return self.remote.manifest(name, version)
+        except AssetNotFoundError:
+            raise AssetNotFoundError(
+                f"{name}:{version} not found in {self.remote.url}", name=name, version=str(version)
+            ) from None
+
+    def _local_path(self, manifest: Manifest, spec: Spec) -> Path:
+        root = self.cache.version_dir(manifest.name, manifest.version)
+        if spec.sub_path is None:
+            return root / manifest.files[0].path if manifest.kind == "file" else root
+        if manifest.lookup(spec.sub_path) is None:
+            raise AssetNotFoundError(
+                f"{manifest.spec} has no file or folder {spec.sub_path!r}", name=manifest.name
+            )
+        return root / spec.sub_path
+
+    def info(self, spec: str | Spec) -> Manifest:
+        """The manifest of the version ``spec`` resolves to (cached copy if pinned)."""
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        version = self.resolve(parsed)
+        if self.cache.has(parsed.name, version) or self.settings.offline:
+            manifest = self.cache.manifest(parsed.name, version)
+        else:
+            manifest = self._remote_manifest(parsed.name, version)
+        if parsed.sub_path is not None:
+            self._local_path(manifest, parsed)  # raises when the sub-path is not there
+        return manifest
+
+    def versions(self, name: str) -> list[Version]:
+        """Versions of ``name``, newest first."""
+        check_name(name)
+        if self.settings.offline:
+            found = self.cache.versions(name)
+        else:
+            found = self.remote.versions(name)
+        if not found:
+            raise AssetNotFoundError(f"no asset named {name} in {self._where()}", name=name)
+        return sorted(found, reverse=True)
+
+    def names(self) -> list[str]:
+        """Every asset name with at least one version."""
+        return self.cache.names() if self.settings.offline else self.remote.names()
+
+    def _where(self) -> str:
+        return (
+            f"the assets dir {self.settings.assets_dir}"
+            if self.settings.offline
+            else (self.remote.url)
+        )
+
+    def url(self, spec: str | Spec, *, expires: int = 3600) -> str:
+        """A URL for a file of ``spec``: presigned where the backend can sign."""
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        manifest = self.info(parsed)
+        if parsed.sub_path is None and manifest.kind == "dir":
+            raise AssetNotFoundError(
+                f"{manifest.spec} is a directory: name one file, as {manifest.spec}[path]"
+            )
+        relpath = parsed.sub_path or manifest.files[0].path
+        if manifest.lookup(relpath) != "file":
+            raise AssetNotFoundError(f"{manifest.spec}[{relpath}] is a folder, not a file")
+        return self.remote.sign(
+            self.remote.data_path(manifest.name, manifest.version, relpath), expires
+        )
+
+    # -- writing -------------------------------------------------------------------
+    def plan_push(
+        self,
+        source: str | os.PathLike[str],
+        target: str,
+        *,
+        bump: str = "minor",
+        metadata: Mapping[str, str] | None = None,
+    ) -> PushPlan:
+        """What ``push`` would do: version, files, bytes to send, bytes copied remotely."""
+        name, version = parse_target(target)
+        kind, entries, empty_dirs = scan_source(Path(source))
+        files = hash_sources(entries, workers=self.settings.workers)
+        if version is None:
+            version = next_version(self.remote.taken(name), bump)
+        elif version in self.remote.versions(name):
+            raise VersionExistsError(
+                f"{name}:{version} already exists; versions are immutable",
+                name=name,
+                version=str(version),
+            )
+        return PushPlan(
+            name=name,
+            version=version,
+            kind=kind,
+            files=files,
+            empty_dirs=tuple(empty_dirs),
+            reused=reusable(self.remote, name, files),
+            metadata=dict(metadata or {}),
+            explicit=":" in target,
+        )
+
+    def push(
+        self,
+        source: str | os.PathLike[str],
+        target: str,
+        *,
+        bump: str = "minor",
+        metadata: Mapping[str, str] | None = None,
+        callback: Callback | None = None,
+    ) -> Manifest:
+        """Push a file or a directory tree as ``target`` (``name`` or ``name:X.Y``)."""
+        plan = self.plan_push(source, target, bump=bump, metadata=metadata)
+        manifest = self._push_plan(plan, bump, callback or NoProgress())
+        self._record(manifest)
+        return manifest
+
+    def _push_plan(self, plan: PushPlan, bump: str, callback: Callback) -> Manifest:
+        workers = self.settings.workers
+        for _ in range(_UNPINNED_PUSH_ATTEMPTS - 1):
+            try:
+                return execute_push(self.remote, plan, workers=workers, callback=callback)
+            except VersionExistsError:
+                if plan.explicit:
+                    raise
+            # another push took this version first: take the next free one
+            version = next_version(self.remote.taken(plan.name), bump)
+            log.info("%s was taken meanwhile; pushing %s:%s", plan.spec, plan.name, version)
+            plan = dataclasses.replace(plan, version=version)
+        return execute_push(self.remote, plan, workers=workers, callback=callback)
+
+    def _record(self, manifest: Manifest) -> None:
+        try:
+            self.catalog.record(self.remote.url, manifest)
+        except AssetStoreError as exc:
+            log.warning(
+                "%s pushed, but the catalog was not updated (%s); run 'assetstore catalog sync'",
+                manifest.spec,
+                exc,
+            )
+
+    # -- maintenance ---------------------------------------------------------------
+    def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
+        """Re-hash cached versions against their manifests (all cached, by default)."""
+        targets = self._cached_targets(specs)
+        results = []
+        for name, version in targets:
+            manifest = self.cache.manifest(name, version)
+            results.append(VerifyResult(manifest.spec, tuple(self.cache.problems(manifest))))
+        return results
+
+    def _cached_targets(self, specs: list[str] | None) -> list[tuple[str, Version]]:
+        if not specs:
+            return [(n, v) for n in self.cache.names() for v in self.cache.versions(n)]
+        targets = []
+        for text in specs:
+            spec = parse_spec(text)
+            matching = [v for v in self.cache.versions(spec.name) if spec.matches(v)]
+            if not matching:
+                raise AssetNotFoundError(f"{spec} is not in the assets dir {self.cache.root}")
+            targets.extend((spec.name, v) for v in matching)
+        return targets
+
+    def plan_prune(self, *, keep: int = 1, names: list[str] | None = None) -> PrunePlan:
+        """Which cached versions a prune would remove (all but the newest ``keep``)."""
+        return plan_prune(self.cache, keep=keep, names=names)
+
+    def prune(self, plan: PrunePlan) -> PrunePlan:
+        """Carry out ``plan``; returns what was really removed (busy versions stay)."""
+        return execute_prune(self.cache, plan)
+
+    def sync_catalog(self) -> SyncReport:
+        """Rebuild the catalog's rows for this backend from the bucket's manifests."""
+        return self.catalog.sync(self.remote.url, self.remote.manifests())
+
+    def history(self, name: str | None = None) -> list[CatalogEntry]:
+        """The catalog's record of pushed versions (one name, or all)."""
+        return self.catalog.entries(self.remote.url, name)
+
+
+def get(spec: str, *, environ: Mapping[str, str] | None = None) -> Path:
+    """The local path of ``spec``, for services: settings come from the environment."""
+    return AssetStore.from_env(environ).get(spec)
+
+
+__all__ = ["AssetStore", "IntegrityError", "VerifyResult", "get"]
