@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint, exc
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
@@ -21,6 +21,7 @@ from .manifest import Manifest
 from .spec import Version
 
 SCHEMA_VERSION = 1
+_RECORD_ATTEMPTS = 3
 
 
 class CatalogMeta(SQLModel, table=True):
@@ -118,11 +119,21 @@ class Catalog:
                 session.commit()
 
     def record(self, backend: str, manifest: Manifest) -> bool:
-        """Index one version; False when it was indexed already."""
-        with Session(self.engine) as session:
-            added = self._add(session, backend, manifest)
-            session.commit()
-        return added
+        """Index one version; False when it was indexed already.
+
+        Another process may insert the same asset row between our select and insert;
+        the unique constraint then refuses ours, and a second attempt finds theirs.
+        """
+        for attempt in range(_RECORD_ATTEMPTS):
+            try:
+                with Session(self.engine) as session:
+                    added = self._add(session, backend, manifest)
+                    session.commit()
+                return added
+            except exc.IntegrityError:
+                if attempt == _RECORD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _add(self, session: Session, backend: str, manifest: Manifest) -> bool:
         asset = self._asset(session, backend, manifest.name)

@@ -48,7 +48,9 @@ def _emit(data: Any, as_json: bool, lines: Sequence[str] = ()) -> None:
 
 
 def human_size(size: int) -> str:
-    """>>> human_size(1536)
+    """A size for people.
+
+    >>> human_size(1536)
     '1.5 KiB'
     """
     value = float(size)

@@ -11,7 +11,9 @@ Layout under ``{bucket}/{prefix}``::
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -148,7 +150,7 @@ class Remote:
         body = json.dumps(owner, sort_keys=True).encode()
         with self.errors(f"reserving {name}:{version} in"):
             try:
-                self._call(self.fs.pipe_file, reservation, body, mode="create")
+                self._call(self._create, reservation, body)
             except FileExistsError:
                 raise VersionExistsError(
                     f"{name}:{version} is being pushed by another process, or a push of it "
@@ -173,7 +175,7 @@ class Remote:
         path = self.manifest_path(manifest.name, manifest.version)
         with self.errors(f"committing {manifest.spec} to"):
             try:
-                self._call(self.fs.pipe_file, path, manifest.to_json(), mode="create")
+                self._call(self._create, path, manifest.to_json())
             except FileExistsError:
                 raise VersionExistsError(
                     f"{manifest.spec} already exists", name=manifest.name
@@ -203,6 +205,30 @@ class Remote:
             self.release(name, version)
 
     # -- plumbing ------------------------------------------------------------------
+    def _create(self, path: str, data: bytes) -> None:
+        """Write ``data`` at ``path`` only if nothing is there, atomically.
+
+        Object stores do this with a conditional PUT (s3fs, gcsfs and adlfs map
+        ``mode="create"`` to one). fsspec's local filesystem only checks, then writes —
+        two processes can both pass the check — so local files are written aside and
+        hard-linked into place: ``link`` fails if the name exists, and a reader never
+        sees a partly written file.
+        """
+        if self.provider != "local":
+            self.fs.pipe_file(path, data, mode="create")
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.link(temp, target)
+        finally:
+            Path(temp).unlink()
+
     def _exists(self, path: str) -> bool:
         with self.errors(f"checking {path} in"):
             return bool(self._call(self.fs.exists, path))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidSpecError
 from .paths import check_relpath
 from .providers import PROVIDERS, storage_options_from_env
 
@@ -133,7 +133,10 @@ class Settings:
             )
         prefix = str(values["prefix"]).strip("/")
         if prefix:
-            check_relpath(prefix, what="storage prefix")
+            try:
+                check_relpath(prefix, what="storage prefix")
+            except InvalidSpecError as exc:
+                raise ConfigError(f"ASSETSTORE_STORAGE_PREFIX: {exc}") from None
         bucket = values["bucket"]
         if provider == "local" and bucket:
             bucket = str(Path(bucket).expanduser().absolute())

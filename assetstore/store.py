@@ -180,6 +180,8 @@ class AssetStore:
             if not force and self.cache.has(name, version):
                 return self.cache.manifest(name, version)
             manifest = self._remote_manifest(name, version)
+            log.info("downloading %s (%d files, %d bytes)", manifest.spec, len(manifest.files),
+                     manifest.total_size)  # fmt: skip
             fetch_version(
                 self.remote,
                 self.cache,
@@ -320,13 +322,15 @@ class AssetStore:
         return execute_push(self.remote, plan, workers=workers, callback=callback)
 
     def _record(self, manifest: Manifest) -> None:
+        # The bucket is the source of truth: a committed push must not fail because the
+        # derived index could not be written; say so, and how to rebuild it.
         try:
             self.catalog.record(self.remote.url, manifest)
-        except AssetStoreError as exc:
+        except Exception as exc:
             log.warning(
                 "%s pushed, but the catalog was not updated (%s); run 'assetstore catalog sync'",
                 manifest.spec,
-                exc,
+                exc if isinstance(exc, AssetStoreError) else type(exc).__name__,
             )
 
     # -- maintenance ---------------------------------------------------------------

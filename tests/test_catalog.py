@@ -1,0 +1,81 @@
+"""The catalog: written through on push, rebuilt from the manifests, keyed by backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from assetstore import AssetStore, Version
+
+Tree = Callable[..., Path]
+
+
+def test_every_push_is_recorded(store: AssetStore, make_tree: Tree) -> None:
+    store.push(make_tree({"a": b"12", "b/c": b"345"}), "m", metadata={"k": "v"})
+    store.push(make_tree({"a": b"1"}), "m")
+    entries = store.history("m")
+    assert [str(e.version) for e in entries] == ["0.0", "0.1"]
+    first = entries[0]
+    assert (first.kind, first.total_size, first.file_count, first.metadata) == (
+        "dir",
+        5,
+        2,
+        {"k": "v"},
+    )
+    assert first.pushed_by == store.info("m:0.0").pushed_by
+
+
+def test_deleting_the_catalog_loses_nothing(
+    store: AssetStore, make_tree: Tree, local_env: dict[str, str]
+) -> None:
+    for _ in range(3):
+        store.push(make_tree({"a": b"1"}), "m")
+    store.push(make_tree({"x": b"1"}), "other")
+    expected = [(e.name, e.version, e.total_size) for e in store.history()]
+    store.catalog.engine.dispose()
+    (store.cache.state / "catalog.db").unlink()
+
+    fresh = AssetStore.from_env()
+    assert fresh.history() == []
+    assert fresh.versions("m") == [Version(0, 2), Version(0, 1), Version(0, 0)]  # still works
+    report = fresh.sync_catalog()
+    assert sorted(report.added) == ["m:0.0", "m:0.1", "m:0.2", "other:0.0"]
+    assert [(e.name, e.version, e.total_size) for e in fresh.history()] == expected
+    assert fresh.sync_catalog().unchanged == 4
+
+
+def test_sync_removes_rows_whose_manifest_is_gone(store: AssetStore, make_tree: Tree) -> None:
+    store.push(make_tree({"a": b"1"}), "m")
+    store.push(make_tree({"a": b"2"}), "m")
+    store.remote.fs.rm_file(store.remote.manifest_path("m", Version(0, 1)))
+    report = store.sync_catalog()
+    assert report.removed == ["m:0.1"]
+    assert [str(e.version) for e in store.history("m")] == ["0.0"]
+
+
+def test_one_catalog_indexes_several_backends(
+    store: AssetStore, make_tree: Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSETSTORE_CATALOG_URL", f"sqlite:///{tmp_path / 'shared.db'}")
+    a = AssetStore.from_env()
+    b = AssetStore.from_env(bucket=str(tmp_path / "other-bucket"))
+    a.push(make_tree({"a": b"1"}), "m")
+    b.push(make_tree({"a": b"1"}), "m")
+    b.push(make_tree({"a": b"1"}), "m")
+    assert len(a.history("m")) == 1
+    assert len(b.history("m")) == 2
+    assert a.remote.url != b.remote.url
+
+
+def test_an_unusable_catalog_does_not_fail_a_push(
+    store: AssetStore,
+    make_tree: Tree,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("ASSETSTORE_CATALOG_URL", "sqlite:////nonexistent-dir/x/catalog.db")
+    pushed = AssetStore.from_env().push(make_tree({"a": b"1"}), "m")
+    assert pushed.spec == "m:0.0"
+    assert "catalog sync" in caplog.text

@@ -1,0 +1,270 @@
+"""The store's behaviour on the `local` provider: push, pull, versions, immutability."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from assetstore import (
+    AssetNotFoundError,
+    AssetStore,
+    IntegrityError,
+    InvalidSpecError,
+    Version,
+    VersionExistsError,
+)
+from assetstore.errors import ConfigError, PushSourceError
+
+Tree = Callable[..., Path]
+
+
+def bucket_root(env: dict[str, str]) -> Path:
+    return Path(env["ASSETSTORE_STORAGE_BUCKET"]) / "assets"
+
+
+def test_file_asset_round_trip_keeps_its_file_name(store: AssetStore, tmp_path: Path) -> None:
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"\x00\x01" * 1000)
+    manifest = store.push(source, "models/clf")
+    assert manifest.spec == "models/clf:0.0"
+    assert manifest.kind == "file"
+    path = store.get("models/clf")
+    assert path.name == "weights.bin"
+    assert path.read_bytes() == source.read_bytes()
+
+
+def test_directory_travels_whole(store: AssetStore, make_tree: Tree) -> None:
+    files = {".env": b"secret=0", "empty.txt": b"", "a/b/c/deep.txt": b"deep", "x.bin": b"x"}
+    source = make_tree(files, empty_dirs=("logs/old",))
+    store.push(source, "data/set")
+    path = store.get("data/set:0.0")
+    assert {
+        p.relative_to(path).as_posix(): p.read_bytes() for p in path.rglob("*") if p.is_file()
+    } == files
+    assert (path / "logs" / "old").is_dir()
+    assert list((path / "logs" / "old").iterdir()) == []
+
+
+def test_versions_bump_minor_then_major_then_explicit(store: AssetStore, make_tree: Tree) -> None:
+    source = make_tree({"f": b"1"})
+    specs = [store.push(source, "m").spec for _ in range(3)]
+    assert specs == ["m:0.0", "m:0.1", "m:0.2"]
+    assert store.push(source, "m", bump="major").spec == "m:1.0"
+    assert store.push(source, "m:7.3").spec == "m:7.3"
+    assert store.push(source, "m").spec == "m:7.4"
+    assert store.push(source, "m", bump="major").spec == "m:8.0"
+    assert [str(v) for v in store.versions("m")] == [
+        "8.0",
+        "7.4",
+        "7.3",
+        "1.0",
+        "0.2",
+        "0.1",
+        "0.0",
+    ]
+
+
+def test_partial_specs_resolve_to_the_newest_match(store: AssetStore, make_tree: Tree) -> None:
+    for version in ["1.2", "1.10", "10.0", "2.0"]:
+        store.push(make_tree({"v": version.encode()}), f"m:{version}")
+    assert (store.get("m:1") / "v").read_text() == "1.10"
+    assert (store.get("m") / "v").read_text() == "10.0"
+    assert (store.get("m:1.2") / "v").read_text() == "1.2"
+    with pytest.raises(AssetNotFoundError, match="no version of m matches m:3"):
+        store.get("m:3")
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_pushing_an_existing_version_fails_and_leaves_the_remote_untouched(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree, kind: str
+) -> None:
+    first = make_tree({"f": b"first"})
+    second = make_tree({"f": b"second", "g": b"more"})
+    sources = (first / "f", second / "f") if kind == "file" else (first, second)
+    store.push(sources[0], "m:1.0")
+    before = {p: p.read_bytes() for p in bucket_root(local_env).rglob("*") if p.is_file()}
+    with pytest.raises(VersionExistsError, match="already exists"):
+        store.push(sources[1], "m:1.0")
+    after = {p: p.read_bytes() for p in bucket_root(local_env).rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_remote_layout_matches_the_design(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree
+) -> None:
+    store.push(make_tree({"vocab/en.txt": b"hello"}), "models/bert", metadata={"commit": "abc"})
+    root = bucket_root(local_env)
+    assert (root / "models/bert/0.0/vocab/en.txt").read_bytes() == b"hello"
+    manifest = json.loads((root / ".manifests/models/bert/0.0.json").read_text())
+    assert manifest["files"] == [
+        {
+            "path": "vocab/en.txt",
+            "size": 5,
+            "sha256": "sha256:" + __import__("hashlib").sha256(b"hello").hexdigest(),
+        }
+    ]
+    assert manifest["kind"] == "dir" and manifest["total_size"] == 5
+    assert manifest["metadata"] == {"commit": "abc"}
+    assert manifest["pushed_by"] and manifest["pushed_at"]
+    assert not list(root.rglob("*.reserved"))
+
+
+def test_a_version_without_manifest_does_not_exist(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree
+) -> None:
+    store.push(make_tree({"f": b"1"}), "m")
+    data = bucket_root(local_env) / "m" / "0.1"
+    data.mkdir()
+    (data / "f").write_bytes(b"half-pushed")
+    assert store.versions("m") == [Version(0, 0)]
+    assert (store.get("m") / "f").read_bytes() == b"1"
+
+
+def test_unchanged_files_are_copied_inside_the_backend(store: AssetStore, make_tree: Tree) -> None:
+    files = {f"f{i}": bytes([i]) * 1000 for i in range(10)}
+    store.push(make_tree(files), "m")
+    changed = {**files, "f3": b"new"}
+    plan = store.plan_push(make_tree(changed), "m")
+    assert plan.version == Version(0, 1)
+    assert len(plan.reused) == 9 and "f3" not in plan.reused
+    assert plan.upload_bytes == 3
+    store.push(make_tree(changed), "m")
+    assert (store.get("m:0.1") / "f3").read_bytes() == b"new"
+    assert (store.get("m:0.1") / "f4").read_bytes() == files["f4"]
+
+
+def test_dry_run_changes_nothing(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree
+) -> None:
+    plan = store.plan_push(make_tree({"a": b"1"}), "m")
+    assert plan.spec == "m:0.0"
+    assert not bucket_root(local_env).exists()
+
+
+def test_tampered_remote_bytes_fail_integrity_and_leave_no_trace(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree
+) -> None:
+    store.push(make_tree({"a": b"good", "b": b"fine"}), "m")
+    (bucket_root(local_env) / "m/0.0/a").write_bytes(b"evil")
+    with pytest.raises(IntegrityError, match="does not match its manifest"):
+        store.get("m:0.0")
+    assert not store.cache.version_dir("m", Version(0, 0)).exists()
+    assert list((store.cache.state / "staging").iterdir()) == []
+
+
+def test_sub_paths(store: AssetStore, make_tree: Tree) -> None:
+    store.push(make_tree({"vocab/en.txt": b"en", "model.bin": b"m"}), "models/bert")
+    assert store.get("models/bert:0.0[vocab/en.txt]").read_bytes() == b"en"
+    assert store.get("models/bert[vocab]").is_dir()
+    with pytest.raises(AssetNotFoundError, match="no file or folder 'nope'"):
+        store.get("models/bert[nope]")
+    with pytest.raises(InvalidSpecError):
+        store.get("models/bert[../../etc/passwd]")
+
+
+def test_pinned_cached_version_needs_no_remote(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree
+) -> None:
+    store.push(make_tree({"a": b"1"}), "m")
+    expected = store.get("m:0.0")
+    # The bucket becomes unusable: a plain file where the folder was.
+    bucket = Path(local_env["ASSETSTORE_STORAGE_BUCKET"])
+    bucket.rename(bucket.with_name("moved"))
+    bucket.write_text("not a folder")
+    fresh = AssetStore.from_env()
+    assert fresh.get("m:0.0") == expected
+
+
+def test_unpinned_spec_falls_back_to_the_cache_when_the_backend_is_unreachable(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.push(make_tree({"a": b"1"}), "m")
+    store.push(make_tree({"a": b"2"}), "m")
+    store.get("m:0.0")
+    bucket = Path(local_env["ASSETSTORE_STORAGE_BUCKET"])
+    bucket.rename(bucket.with_name("moved"))
+    bucket.write_text("not a folder")
+    with caplog.at_level(logging.WARNING, logger="assetstore"):
+        path = AssetStore.from_env().get("m")
+    assert (path / "a").read_bytes() == b"1"
+    assert "using the newest cached match m:0.0" in caplog.text
+
+
+def test_force_repairs_a_corrupted_cache(store: AssetStore, make_tree: Tree) -> None:
+    store.push(make_tree({"a": b"good"}), "m")
+    path = store.get("m:0.0")
+    (path / "a").write_bytes(b"bad!")
+    [result] = store.verify(["m"])
+    assert not result.ok and "sha256 mismatch" in result.problems[0]
+    assert (store.get("m:0.0", force=True) / "a").read_bytes() == b"good"
+    assert all(r.ok for r in store.verify())
+
+
+@pytest.mark.parametrize("layout", ["inside", "outside"])
+def test_symlinks_inside_a_tree_are_refused(
+    store: AssetStore, make_tree: Tree, tmp_path: Path, layout: str
+) -> None:
+    source = make_tree({"real.txt": b"r"})
+    target = source / "real.txt" if layout == "inside" else tmp_path
+    (source / "link").symlink_to(target)
+    with pytest.raises(PushSourceError, match="is a symlink"):
+        store.push(source, "m")
+
+
+def test_a_symlink_given_as_the_source_is_followed(store: AssetStore, tmp_path: Path) -> None:
+    real = tmp_path / "blob-abc123"
+    real.write_bytes(b"weights")
+    link = tmp_path / "model.bin"
+    link.symlink_to(real)
+    path = store.get(store.push(link, "m").spec)
+    assert path.read_bytes() == b"weights" and path.name == "blob-abc123"
+
+
+def test_empty_and_missing_sources_are_refused(store: AssetStore, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PushSourceError, match="empty"):
+        store.push(tmp_path / "empty", "m")
+    with pytest.raises(PushSourceError, match="no such file"):
+        store.push(tmp_path / "missing", "m")
+
+
+def test_unknown_names_and_versions_are_not_found(store: AssetStore, make_tree: Tree) -> None:
+    with pytest.raises(AssetNotFoundError):
+        store.get("nothing")
+    store.push(make_tree({"a": b"1"}), "m")
+    with pytest.raises(AssetNotFoundError, match=r"m:3.0 not found"):
+        store.get("m:3.0")
+    with pytest.raises(AssetNotFoundError):
+        store.versions("nothing")
+
+
+def test_names_lists_every_asset(store: AssetStore, make_tree: Tree) -> None:
+    for name in ["b", "a/x", "a/x/y", "c"]:
+        store.push(make_tree({"f": b"1"}), name)
+    assert store.names() == ["a/x", "a/x/y", "b", "c"]
+
+
+def test_push_without_provider_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ASSETSTORE_ASSETS_DIR", str(tmp_path))
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="no storage provider"):
+        AssetStore.from_env().push(tmp_path / "f", "m")
+
+
+def test_pull_to_another_dir_builds_a_servable_assets_dir(
+    store: AssetStore, make_tree: Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.push(make_tree({"a": b"1"}), "m")
+    deploy = tmp_path / "deploy"
+    store.with_assets_dir(deploy).get("m")
+    monkeypatch.delenv("ASSETSTORE_STORAGE_PROVIDER")
+    monkeypatch.setenv("ASSETSTORE_ASSETS_DIR", str(deploy))
+    offline = AssetStore.from_env()
+    assert (offline.get("m") / "a").read_bytes() == b"1"
+    assert not (deploy / ".assetstore" / "catalog.db").exists()
