@@ -1,50 +1,55 @@
 """The catalog: an SQL index of every pushed version, keyed by backend.
 
-It is derived data. Push writes through; ``sync`` rebuilds it from the manifests, so
+It is derived data. Push writes through; ``sync`` reconciles it with the manifests, so
 losing the database loses nothing. SQLModel (SQLAlchemy) is imported only here, and
 this module only when the catalog is used.
+
+The schema is versioned (``{prefix}meta.schema_version``) and migrated in place, never
+dropped: ``MIGRATIONS[n]`` takes a catalog from version n-1 to n.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable
+import re
+import threading
+import types
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint, exc
-from sqlalchemy.engine import Engine
+from sqlalchemy import BigInteger, Text, UniqueConstraint, exc, inspect, text
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from .errors import BackendError, ConfigError
 from .manifest import Manifest
+from .redact import redact_url
 from .spec import Version
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_TABLE_PREFIX = "assetstore_"
 _RECORD_ATTEMPTS = 3
+_TABLE_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,30}")
 
 
-class CatalogMeta(SQLModel, table=True):
-    __tablename__ = "assetstore_meta"
+# -- schema ----------------------------------------------------------------------------
+class _MetaFields(SQLModel):
     key: str = Field(primary_key=True)
     value: str
 
 
-class AssetRow(SQLModel, table=True):
-    __tablename__ = "assetstore_assets"
-    __table_args__ = (UniqueConstraint("backend", "name"),)
+class _AssetFields(SQLModel):
     id: int | None = Field(default=None, primary_key=True)
     backend: str = Field(index=True)
     name: str = Field(index=True)
 
 
-class VersionRow(SQLModel, table=True):
-    __tablename__ = "assetstore_versions"
-    __table_args__ = (UniqueConstraint("asset_id", "major", "minor"),)
+class _VersionFields(SQLModel):
     id: int | None = Field(default=None, primary_key=True)
-    asset_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("assetstore_assets.id", ondelete="CASCADE"))
-    )
     major: int
     minor: int
     kind: str
@@ -52,22 +57,81 @@ class VersionRow(SQLModel, table=True):
     file_count: int
     pushed_at: datetime
     pushed_by: str
-    metadata_json: str = Field(default="{}", sa_column=Column(Text))
+    metadata_json: str = Field(default="{}", sa_type=Text)
+    missing_since: datetime | None = None  # schema v2: its manifest is gone from the bucket
 
 
-class FileRow(SQLModel, table=True):
-    __tablename__ = "assetstore_files"
+class _FileFields(SQLModel):
     id: int | None = Field(default=None, primary_key=True)
-    version_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("assetstore_versions.id", ondelete="CASCADE"), index=True
-        )
-    )
-    path: str = Field(sa_column=Column(Text))
+    path: str = Field(sa_type=Text)
     size: int = Field(sa_type=BigInteger)
     sha256: str
 
 
+@dataclass(frozen=True)
+class Schema:
+    """The table classes for one table prefix."""
+
+    prefix: str
+    meta: Any
+    asset: Any
+    version: Any
+    file: Any
+
+
+@functools.cache
+def schema(prefix: str = DEFAULT_TABLE_PREFIX) -> Schema:
+    """Table classes named with ``prefix`` (built once per prefix and process)."""
+    if not _TABLE_PREFIX.fullmatch(prefix):
+        raise ConfigError(f"table_prefix {prefix!r} must match {_TABLE_PREFIX.pattern}")
+    assets = f"{prefix}assets"
+    versions = f"{prefix}versions"
+    return Schema(
+        prefix=prefix,
+        meta=_table("Meta", _MetaFields, f"{prefix}meta", {}),
+        asset=_table(
+            "Asset", _AssetFields, assets, {}, args=lambda: (UniqueConstraint("backend", "name"),)
+        ),
+        version=_table(
+            "Version",
+            _VersionFields,
+            versions,
+            {"asset_id": (int, Field(foreign_key=f"{assets}.id", ondelete="CASCADE", index=True))},
+            args=lambda: (UniqueConstraint("asset_id", "major", "minor"),),
+        ),
+        file=_table(
+            "File",
+            _FileFields,
+            f"{prefix}files",
+            {
+                "version_id": (
+                    int,
+                    Field(foreign_key=f"{versions}.id", ondelete="CASCADE", index=True),
+                )
+            },
+        ),
+    )
+
+
+def _table(
+    kind: str,
+    fields: type[SQLModel],
+    table: str,
+    extra: dict[str, tuple[Any, Any]],
+    args: Callable[[], tuple[Any, ...]] | None = None,
+) -> Any:
+    def body(namespace: dict[str, Any]) -> None:
+        namespace["__module__"] = __name__
+        namespace["__tablename__"] = table
+        namespace["__annotations__"] = {name: hint for name, (hint, _) in extra.items()}
+        namespace.update({name: default for name, (_, default) in extra.items()})
+        if args is not None:
+            namespace["__table_args__"] = args()
+
+    return types.new_class(f"{kind}_{table}", (fields,), {"table": True}, body)
+
+
+# -- results -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CatalogEntry:
     """One version as the catalog knows it."""
@@ -80,6 +144,7 @@ class CatalogEntry:
     pushed_at: datetime
     pushed_by: str
     metadata: dict[str, str]
+    missing_since: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,33 +156,114 @@ class CatalogEntry:
             "pushed_at": self.pushed_at.isoformat(),
             "pushed_by": self.pushed_by,
             "metadata": self.metadata,
+            "missing_since": self.missing_since.isoformat() if self.missing_since else None,
         }
 
 
 @dataclass
 class SyncReport:
     added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
+    flagged_missing: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
     unchanged: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "removed": self.removed, "unchanged": self.unchanged}
+        return {
+            "added": self.added,
+            "flagged_missing": self.flagged_missing,
+            "restored": self.restored,
+            "forgotten": self.forgotten,
+            "unchanged": self.unchanged,
+        }
+
+
+# -- engines: one pool per database URL, shared by every store that uses it ---------------
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
 
 
 def engine_for(url: str) -> Engine:
-    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = _new_engine(url)
+        return _ENGINES[url]
+
+
+def _new_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": 30})
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
-class Catalog:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        SQLModel.metadata.create_all(engine)
-        with Session(engine) as session:
-            if session.get(CatalogMeta, "schema_version") is None:
-                session.add(CatalogMeta(key="schema_version", value=str(SCHEMA_VERSION)))
-                session.commit()
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and forked workers)."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
 
+
+# -- migrations ----------------------------------------------------------------------------
+def _v2_missing_since(connection: Connection, tables: Schema) -> None:
+    table = tables.version.__tablename__
+    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN missing_since TIMESTAMP"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection, Schema], None]] = {2: _v2_missing_since}
+
+
+class Catalog:
+    def __init__(self, engine: Engine, *, table_prefix: str = DEFAULT_TABLE_PREFIX) -> None:
+        self.engine = engine
+        self.tables = schema(table_prefix)
+        self.where = redact_url(engine.url.render_as_string(hide_password=True))
+        with self._translated("opening"):
+            self.upgraded_from = self._upgrade()
+
+    # -- schema management -------------------------------------------------------------
+    def _upgrade(self) -> int | None:
+        """Create or migrate the schema; returns the version it found (None: new)."""
+        with self.engine.begin() as connection:
+            _serialise_ddl(connection)
+            meta = self.tables.meta.__tablename__
+            if not inspect(connection).has_table(meta):
+                self._create(connection)
+                return None
+            found = int(connection.execute(
+                text(f"SELECT value FROM {meta} WHERE key = 'schema_version'")
+            ).scalar_one())  # fmt: skip
+            if found > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"the catalog {self.where} has schema v{found}, newer than this "
+                    f"assetstore understands (v{SCHEMA_VERSION}): upgrade assetstore"
+                )
+            for step in range(found + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[step](connection, self.tables)
+            if found != SCHEMA_VERSION:
+                connection.execute(
+                    text(f"UPDATE {meta} SET value = :v WHERE key = 'schema_version'"),
+                    {"v": str(SCHEMA_VERSION)},
+                )
+            return found
+
+    def _create(self, connection: Connection) -> None:
+        tables = [getattr(self.tables, n).__table__ for n in ("meta", "asset", "version", "file")]
+        SQLModel.metadata.create_all(connection, tables=tables)
+        connection.execute(
+            self.tables.meta.__table__.insert().values(
+                key="schema_version", value=str(SCHEMA_VERSION)
+            )
+        )
+
+    @property
+    def schema_version(self) -> int:
+        with self._translated("reading"), Session(self.engine) as session:
+            row = session.get(self.tables.meta, "schema_version")
+            return int(row.value)
+
+    # -- writes ------------------------------------------------------------------------
     def record(self, backend: str, manifest: Manifest) -> bool:
         """Index one version; False when it was indexed already.
 
@@ -126,7 +272,7 @@ class Catalog:
         """
         for attempt in range(_RECORD_ATTEMPTS):
             try:
-                with Session(self.engine) as session:
+                with self._translated("writing"), Session(self.engine) as session:
                     added = self._add(session, backend, manifest)
                     session.commit()
                 return added
@@ -137,10 +283,9 @@ class Catalog:
 
     def _add(self, session: Session, backend: str, manifest: Manifest) -> bool:
         asset = self._asset(session, backend, manifest.name)
-        assert asset.id is not None
         if self._version_row(session, asset.id, manifest.version) is not None:
             return False
-        row = VersionRow(
+        row = self.tables.version(
             asset_id=asset.id,
             major=manifest.version.major,
             minor=manifest.version.minor,
@@ -153,74 +298,110 @@ class Catalog:
         )
         session.add(row)
         session.flush()
-        assert row.id is not None
         session.add_all(
-            FileRow(version_id=row.id, path=e.path, size=e.size, sha256=e.sha256)
+            self.tables.file(version_id=row.id, path=e.path, size=e.size, sha256=e.sha256)
             for e in manifest.files
         )
         return True
 
-    def _asset(self, session: Session, backend: str, name: str) -> AssetRow:
-        query = select(AssetRow).where(AssetRow.backend == backend, AssetRow.name == name)
-        asset = session.exec(query).first()
+    def _asset(self, session: Session, backend: str, name: str) -> Any:
+        table = self.tables.asset
+        asset = session.exec(
+            select(table).where(table.backend == backend, table.name == name)
+        ).first()
         if asset is None:
-            asset = AssetRow(backend=backend, name=name)
+            asset = table(backend=backend, name=name)
             session.add(asset)
             session.flush()
         return asset
 
-    @staticmethod
-    def _version_row(session: Session, asset_id: int, version: Version) -> VersionRow | None:
-        query = select(VersionRow).where(
-            VersionRow.asset_id == asset_id,
-            VersionRow.major == version.major,
-            VersionRow.minor == version.minor,
+    def _version_row(self, session: Session, asset_id: int, version: Version) -> Any:
+        table = self.tables.version
+        query = select(table).where(
+            table.asset_id == asset_id, table.major == version.major, table.minor == version.minor
         )
         return session.exec(query).first()
 
-    def sync(self, backend: str, manifests: Iterable[Manifest]) -> SyncReport:
-        """Make the catalog's rows for ``backend`` match the manifests exactly."""
+    def sync(
+        self, backend: str, manifests: Iterable[Manifest], *, forget: bool = False
+    ) -> SyncReport:
+        """Reconcile with the bucket: add what is missing, flag rows whose manifest is
+        gone (or delete them, with ``forget``), unflag rows whose manifest is back."""
         report = SyncReport()
         seen: set[tuple[str, Version]] = set()
-        with Session(self.engine) as session:
+        with self._translated("syncing"), Session(self.engine) as session:
             for manifest in manifests:
                 seen.add((manifest.name, manifest.version))
                 if self._add(session, backend, manifest):
                     report.added.append(manifest.spec)
-                else:
-                    report.unchanged += 1
             for entry, row in self._rows(session, backend):
-                if (entry.name, entry.version) not in seen:
-                    report.removed.append(f"{entry.name}:{entry.version}")
-                    self._delete_version(session, row)
+                self._reconcile(
+                    session, entry, row, (entry.name, entry.version) in seen, forget, report
+                )
             session.commit()
         return report
 
-    @staticmethod
-    def _delete_version(session: Session, row: VersionRow) -> None:
-        for file_row in session.exec(select(FileRow).where(FileRow.version_id == row.id)):
+    def _reconcile(
+        self, session: Session, entry: CatalogEntry, row: Any, present: bool, forget: bool,
+        report: SyncReport,
+    ) -> None:  # fmt: skip
+        spec = f"{entry.name}:{entry.version}"
+        if present and row.missing_since is not None:
+            row.missing_since = None
+            report.restored.append(spec)
+        elif present:
+            report.unchanged += 1
+        elif forget:
+            self._delete_version(session, row)
+            report.forgotten.append(spec)
+        elif row.missing_since is None:
+            row.missing_since = datetime.now(timezone.utc)
+            report.flagged_missing.append(spec)
+        else:
+            report.unchanged += 1
+
+    def _delete_version(self, session: Session, row: Any) -> None:
+        files = self.tables.file
+        for file_row in session.exec(select(files).where(files.version_id == row.id)):
             session.delete(file_row)
         session.delete(row)
 
+    # -- reads -------------------------------------------------------------------------
     def entries(self, backend: str, name: str | None = None) -> list[CatalogEntry]:
         """Indexed versions of ``backend`` (one name, or all), by name then version."""
-        with Session(self.engine) as session:
+        with self._translated("reading"), Session(self.engine) as session:
             found = [entry for entry, _ in self._rows(session, backend, name)]
         return sorted(found, key=lambda e: (e.name, e.version))
 
-    @staticmethod
     def _rows(
-        session: Session, backend: str, name: str | None = None
-    ) -> list[tuple[CatalogEntry, VersionRow]]:
-        query = select(AssetRow, VersionRow).where(
-            AssetRow.backend == backend, VersionRow.asset_id == AssetRow.id
+        self, session: Session, backend: str, name: str | None = None
+    ) -> list[tuple[CatalogEntry, Any]]:
+        assets, versions = self.tables.asset, self.tables.version
+        query = select(assets, versions).where(
+            assets.backend == backend, versions.asset_id == assets.id
         )
         if name is not None:
-            query = query.where(AssetRow.name == name)
+            query = query.where(assets.name == name)
         return [(_entry(asset, row), row) for asset, row in session.exec(query).all()]
 
+    @contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except (exc.OperationalError, exc.InterfaceError) as error:
+            reason = str(error.orig or error).strip().splitlines()[0]
+            raise BackendError(
+                f"{doing} the catalog {self.where} failed: {redact_url(reason)}"
+            ) from error
 
-def _entry(asset: AssetRow, row: VersionRow) -> CatalogEntry:
+
+def _serialise_ddl(connection: Connection) -> None:
+    """Processes starting at once must not create or migrate the schema together."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(4242424242)"))
+
+
+def _entry(asset: Any, row: Any) -> CatalogEntry:
     return CatalogEntry(
         name=asset.name,
         version=Version(row.major, row.minor),
@@ -230,4 +411,5 @@ def _entry(asset: AssetRow, row: VersionRow) -> CatalogEntry:
         pushed_at=row.pushed_at,
         pushed_by=row.pushed_by,
         metadata=json.loads(row.metadata_json or "{}"),
+        missing_since=row.missing_since,
     )

@@ -38,6 +38,13 @@ class _State:
             )
         return self._store
 
+    def store_named(self, name: str) -> Any:
+        from .settings import Settings
+        from .store import AssetStore
+
+        overrides = {**self.overrides, "store": name}
+        return AssetStore(Settings.load(overrides=overrides, override_source="flag"))
+
 
 def _emit(data: Any, as_json: bool, lines: Sequence[str] = ()) -> None:
     if as_json:
@@ -104,6 +111,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @click.option("--bucket", help="Bucket, container, or folder for 'local'.")
 @click.option("--prefix", help="Key prefix inside the bucket.")
 @click.option("--catalog-url", help="SQLAlchemy URL of the catalog.")
+@click.option("--config", type=click.Path(dir_okay=False), help="Config file with named backends.")
+@click.option("--store", "--backend", "store", help="Act on this named store of the config file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars, errors only.")
 @click.option("--debug", is_flag=True, help="Log debug messages; show tracebacks.")
 @click.version_option(package_name="assetstore")
@@ -306,6 +315,27 @@ def prune(
     _emit({**done.to_dict(), "dry_run": dry_run}, as_json, lines)
 
 
+@cli.command()
+@click.argument("spec")
+@click.option("--from", "source", required=True, help="Named store to copy from.")
+@click.option("--to", "target", required=True, help="Named store to copy to.")
+@json_option
+@click.pass_context
+def copy(ctx: click.Context, spec: str, source: str, target: str, as_json: bool) -> None:
+    """Copy the version SPEC resolves to from one named store to another, keeping its
+    version number and metadata; checksums are verified. Prints the copied spec.
+
+    \b
+    Example:
+      assetstore copy models/bert:1.2 --from staging --to prod
+    """
+    state: _State = ctx.obj
+    stores = [state.store_named(name) for name in (source, target)]
+    with _progress(ctx, "copy") as callback:
+        manifest = stores[0].copy_to(stores[1], spec, callback=callback)
+    _emit({"spec": manifest.spec, "from": source, "to": target}, as_json, [manifest.spec])
+
+
 @cli.group()
 def config() -> None:
     """Inspect the effective configuration."""
@@ -333,20 +363,51 @@ def catalog() -> None:
 
 
 @catalog.command("sync")
+@click.option("--forget-missing", is_flag=True, help="Delete rows whose manifest is gone.")
 @json_option
 @click.pass_context
-def catalog_sync(ctx: click.Context, as_json: bool) -> None:
-    """Rebuild the catalog from the bucket's manifests (the source of truth).
+def catalog_sync(ctx: click.Context, forget_missing: bool, as_json: bool) -> None:
+    """Reconcile the catalog with the bucket's manifests (the source of truth): add
+    versions it lacks, flag rows whose manifest is gone (--forget-missing deletes them).
 
     \b
     Example:
       assetstore catalog sync --json
     """
-    report = ctx.obj.store().sync_catalog()
-    lines = [f"added {s}" for s in report.added] + [f"removed {s}" for s in report.removed]
-    lines.append(f"{len(report.added)} added, {len(report.removed)} removed, "
-                 f"{report.unchanged} unchanged")  # fmt: skip
-    _emit(report.to_dict(), as_json, lines)
+    report = ctx.obj.store().sync_catalog(forget_missing=forget_missing)
+    changes = [
+        *(f"added {s}" for s in report.added),
+        *(f"flagged {s}: its manifest is gone from the bucket" for s in report.flagged_missing),
+        *(f"restored {s}" for s in report.restored),
+        *(f"forgot {s}" for s in report.forgotten),
+    ]
+    summary = (
+        f"{len(report.added)} added, {len(report.flagged_missing)} flagged missing, "
+        f"{len(report.restored)} restored, {len(report.forgotten)} forgotten, "
+        f"{report.unchanged} unchanged"
+    )
+    _emit(report.to_dict(), as_json, [*changes, summary])
+
+
+@catalog.command("upgrade")
+@json_option
+@click.pass_context
+def catalog_upgrade(ctx: click.Context, as_json: bool) -> None:
+    """Migrate the catalog's schema to this version of assetstore, in place, keeping
+    every row (opening the catalog does it too; this says what happened).
+
+    \b
+    Example:
+      assetstore catalog upgrade
+    """
+    found = ctx.obj.store().catalog
+    before, now = found.upgraded_from, found.schema_version
+    line = (
+        f"created schema v{now}" if before is None
+        else f"schema v{now} (was v{before})" if before != now
+        else f"schema v{now}: up to date"
+    )  # fmt: skip
+    _emit({"from": before, "to": now}, as_json, [line])
 
 
 @catalog.command("history")

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -150,18 +151,31 @@ def reusable(remote: Remote, name: str, files: tuple[SourceFile, ...]) -> dict[s
 
 
 def execute_push(remote: Remote, plan: PushPlan, *, workers: int, callback: Callback) -> Manifest:
-    """Reserve, send or copy every file, then commit the manifest; undo on failure."""
-    remote.reserve(plan.name, plan.version, _owner())
+    """Reserve the version, send or copy every file, then commit the manifest."""
+    return publish(
+        remote,
+        plan.name,
+        plan.version,
+        lambda: _transfer(remote, plan, workers=workers, callback=callback),
+    )
+
+
+def publish(
+    remote: Remote, name: str, version: Version, transfer: Callable[[], Manifest]
+) -> Manifest:
+    """Reserve ``name:version``, run ``transfer`` (which moves the bytes and returns the
+    manifest), commit the manifest; on any failure remove what was written."""
+    remote.reserve(name, version, _owner())
     try:
-        manifest = _transfer(remote, plan, workers=workers, callback=callback)
+        manifest = transfer()
         remote.commit(manifest)
     except BaseException:
-        _undo(remote, plan)
+        _undo(remote, name, version)
         raise
     try:
-        remote.release(plan.name, plan.version)
+        remote.release(name, version)
     except Exception as exc:  # the version is committed; a leftover reservation is harmless
-        log.warning("%s: could not remove its reservation: %s", plan.spec, exc)
+        log.warning("%s:%s: could not remove its reservation: %s", name, version, exc)
     return manifest
 
 
@@ -191,11 +205,11 @@ def _transfer(remote: Remote, plan: PushPlan, *, workers: int, callback: Callbac
     )
 
 
-def _undo(remote: Remote, plan: PushPlan) -> None:
+def _undo(remote: Remote, name: str, version: Version) -> None:
     try:
-        remote.discard(plan.name, plan.version)
+        remote.discard(name, version)
     except Exception as exc:
-        log.warning("%s: could not clean up the failed push: %s", plan.spec, exc)
+        log.warning("%s:%s: could not clean up the failed push: %s", name, version, exc)
 
 
 def pusher() -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config_file import FileLayer, file_layer
 from .errors import ConfigError, InvalidSpecError
 from .paths import check_relpath
 from .providers import PROVIDERS, storage_options_from_env
@@ -73,6 +74,7 @@ FIELDS: tuple[_Field, ...] = (
         _non_negative_float,
     ),
     _Field("use_locks", "ASSETSTORE_USE_LOCKS", lambda _env: True, _boolean),
+    _Field("table_prefix", "ASSETSTORE_CATALOG_TABLE_PREFIX", lambda _env: "assetstore_"),
 )
 
 
@@ -88,6 +90,9 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     lock_stall_seconds: float = DEFAULT_LOCK_STALL_SECONDS
     use_locks: bool = True
+    table_prefix: str = "assetstore_"
+    config_file: Path | None = None
+    store: str | None = None
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -102,17 +107,21 @@ class Settings:
         """Resolve every setting; ``overrides`` (None values ignored) win over the env."""
         env = os.environ if environ is None else environ
         given = {k: v for k, v in (overrides or {}).items() if v is not None}
-        unknown = set(given) - {f.name for f in FIELDS} - {"storage_options"}
+        unknown = set(given) - {f.name for f in FIELDS} - {"storage_options", "config", "store"}
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        layer = file_layer(env, config=given.pop("config", None), store=given.pop("store", None))
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for spec in FIELDS:
-            values[spec.name], sources[spec.name] = _resolve(spec, given, env, override_source)
-        options, option_sources = storage_options_from_env(values["provider"], env)
+            values[spec.name], sources[spec.name] = _resolve(
+                spec, given, env, layer, override_source
+            )
+        options, option_sources = _options(values["provider"], env, layer)
         if "storage_options" in given:
             options = {**options, **given["storage_options"]}
         sources.update(option_sources)
+        values["config_file"], values["store"] = layer.path, layer.store
         return cls._validated(values, options, sources)
 
     @classmethod
@@ -149,6 +158,9 @@ class Settings:
             workers=values["workers"],
             lock_stall_seconds=values["lock_stall_seconds"],
             use_locks=values["use_locks"],
+            table_prefix=values["table_prefix"],
+            config_file=values["config_file"],
+            store=values["store"],
             storage_options=options,
             sources=sources,
         )
@@ -167,6 +179,8 @@ class Settings:
             value = getattr(self, spec.name)
             shown = redact_url(value) if spec.name == "catalog_url" else value
             rows.append((spec.name, _show(shown), self.sources.get(spec.name, "default")))
+        rows.append(("config_file", _show(self.config_file), "env ASSETSTORE_CONFIG or flag"))
+        rows.append(("store", _show(self.store), "flag --store" if self.store else "default"))
         for key in sorted(self.storage_options):
             shown = redact_value(key, self.storage_options[key])
             rows.append((f"storage.{key}", _show(shown), self.sources.get(f"storage.{key}", "")))
@@ -174,17 +188,55 @@ class Settings:
 
 
 def _resolve(
-    spec: _Field, given: Mapping[str, Any], env: Mapping[str, str], override_source: str
+    spec: _Field,
+    given: Mapping[str, Any],
+    env: Mapping[str, str],
+    layer: FileLayer,
+    override_source: str,
 ) -> tuple[Any, str]:
+    """One setting, by precedence: argument or flag > (a store chosen by name) > env >
+    config file > default."""
     if spec.name in given:
         return given[spec.name], override_source
+    if layer.explicit and spec.name in layer.values:
+        return _parsed(spec, layer.values[spec.name], layer.sources[spec.name])
     raw = env.get(spec.env)
-    if raw is None or raw == "":
-        return spec.default(env), "default"
+    if raw:
+        return _parsed(spec, raw, f"env {spec.env}")
+    if spec.name in layer.values:
+        return _parsed(spec, layer.values[spec.name], layer.sources[spec.name])
+    return spec.default(env), "default"
+
+
+def _parsed(spec: _Field, raw: Any, source: str) -> tuple[Any, str]:
     try:
-        return spec.parse(raw), f"env {spec.env}"
+        return spec.parse(str(raw)), source
     except ValueError as exc:
-        raise ConfigError(f"{spec.env}={raw!r} is invalid: {exc}") from None
+        where = spec.env if source.startswith("env") else source
+        raise ConfigError(f"{where}={raw!r} is invalid: {exc}") from None
+
+
+def _options(
+    provider: str | None, env: Mapping[str, str], layer: FileLayer
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Provider options from the env and the config file; the env wins unless the
+    store was chosen by name."""
+    from_env, env_sources = storage_options_from_env(provider, env)
+    from_file = layer.options if layer.values.get("provider") == provider else {}
+    file_sources = {k: v for k, v in layer.sources.items() if k.startswith("storage.")}
+    if layer.explicit:
+        return _merge(from_env, from_file), {**env_sources, **file_sources}
+    return _merge(from_file, from_env), {**file_sources, **env_sources}
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _show(value: Any) -> str:

@@ -112,7 +112,9 @@ class AssetStore:
             self.cache.state.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{self.cache.state / 'catalog.db'}"
         try:
-            return Catalog(engine_for(url))
+            return Catalog(engine_for(url), table_prefix=self.settings.table_prefix)
+        except AssetStoreError:
+            raise
         except ImportError as exc:
             raise ConfigError(f"the catalog URL needs a driver: {exc}") from exc
         except Exception as exc:
@@ -333,6 +335,25 @@ class AssetStore:
                 exc if isinstance(exc, AssetStoreError) else type(exc).__name__,
             )
 
+    def copy_to(
+        self, target: AssetStore, spec: str | Spec, *, callback: Callback | None = None
+    ) -> Manifest:
+        """Copy the version ``spec`` resolves to into ``target``'s backend, with the same
+        version number and metadata (server-side where both are one backend)."""
+        from .replicate import copy_version
+
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        manifest = self._remote_manifest(parsed.name, self.resolve(parsed))
+        copied = copy_version(
+            self.remote,
+            target.remote,
+            manifest,
+            workers=self.settings.workers,
+            callback=callback or NoProgress(),
+        )
+        target._record(copied)
+        return copied
+
     # -- maintenance ---------------------------------------------------------------
     def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
         """Re-hash cached versions against their manifests (all cached, by default)."""
@@ -363,9 +384,11 @@ class AssetStore:
         """Carry out ``plan``; returns what was really removed (busy versions stay)."""
         return execute_prune(self.cache, plan)
 
-    def sync_catalog(self) -> SyncReport:
-        """Rebuild the catalog's rows for this backend from the bucket's manifests."""
-        return self.catalog.sync(self.remote.url, self.remote.manifests())
+    def sync_catalog(self, *, forget_missing: bool = False) -> SyncReport:
+        """Reconcile the catalog's rows for this backend with the bucket's manifests:
+        add what is missing, flag (or with ``forget_missing`` delete) rows whose
+        manifest is gone."""
+        return self.catalog.sync(self.remote.url, self.remote.manifests(), forget=forget_missing)
 
     def history(self, name: str | None = None) -> list[CatalogEntry]:
         """The catalog's record of pushed versions (one name, or all)."""

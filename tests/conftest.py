@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,6 +103,39 @@ def tree_snapshot() -> Callable[[Path], dict[str, tuple[int, float]]]:
         }
 
     return snapshot
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole session (fails under CI=true
+    when it cannot start, skips elsewhere)."""
+    import servers
+
+    try:
+        with servers.postgres() as server:
+            yield server
+    except servers.ServerUnavailable as exc:
+        servers.unavailable(f"postgres: {exc}")
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> Iterator[str]:
+    """A fresh, empty database on the session's server, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy
+
+    from assetstore.catalog import dispose_engines
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(postgres_server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    yield postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
+    dispose_engines()
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

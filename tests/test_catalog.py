@@ -46,12 +46,21 @@ def test_deleting_the_catalog_loses_nothing(
     assert fresh.sync_catalog().unchanged == 4
 
 
-def test_sync_removes_rows_whose_manifest_is_gone(store: AssetStore, make_tree: Tree) -> None:
+def test_sync_flags_rows_whose_manifest_is_gone_and_can_forget_them(
+    store: AssetStore, make_tree: Tree
+) -> None:
     store.push(make_tree({"a": b"1"}), "m")
     store.push(make_tree({"a": b"2"}), "m")
-    store.remote.fs.rm_file(store.remote.manifest_path("m", Version(0, 1)))
-    report = store.sync_catalog()
-    assert report.removed == ["m:0.1"]
+    manifest = store.remote.manifest_path("m", Version(0, 1))
+    saved = store.remote.fs.cat_file(manifest)
+    store.remote.fs.rm_file(manifest)
+    assert store.sync_catalog().flagged_missing == ["m:0.1"]
+    assert [e.missing_since is not None for e in store.history("m")] == [False, True]
+    assert store.sync_catalog().flagged_missing == []  # flagged once, not again
+    store.remote.fs.pipe_file(manifest, saved)
+    assert store.sync_catalog().restored == ["m:0.1"]
+    store.remote.fs.rm_file(manifest)
+    assert store.sync_catalog(forget_missing=True).forgotten == ["m:0.1"]
     assert [str(e.version) for e in store.history("m")] == ["0.0"]
 
 
