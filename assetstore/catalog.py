@@ -261,7 +261,7 @@ class Catalog:
     def schema_version(self) -> int:
         with self._translated("reading"), Session(self.engine) as session:
             row = session.get(self.tables.meta, "schema_version")
-            return int(row.value)
+            return int(row.value) if row is not None else 0
 
     # -- writes ------------------------------------------------------------------------
     def record(self, backend: str, manifest: Manifest) -> bool:
@@ -335,6 +335,8 @@ class Catalog:
                 if self._add(session, backend, manifest):
                     report.added.append(manifest.spec)
             for entry, row in self._rows(session, backend):
+                if f"{entry.name}:{entry.version}" in report.added:
+                    continue
                 self._reconcile(
                     session, entry, row, (entry.name, entry.version) in seen, forget, report
                 )

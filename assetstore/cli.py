@@ -117,7 +117,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 @click.option("--debug", is_flag=True, help="Log debug messages; show tracebacks.")
 @click.version_option(package_name="assetstore")
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool, debug: bool, **overrides: Any) -> None:
+def cli(ctx: click.Context, /, quiet: bool, debug: bool, **overrides: Any) -> None:
     """Versioned assets between an object store and a local cache.
 
     \b
@@ -253,11 +253,13 @@ def info(ctx: click.Context, spec: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("spec")
-@click.option("--expires", type=click.IntRange(min=0), default=3600, show_default=True,
-              help="Seconds the URL stays valid.")  # fmt: skip
+@click.option("--expires", type=click.IntRange(min=0), default=None,
+              help="Seconds the URL stays valid [default: ASSETSTORE_URL_EXPIRES, 3600]; "
+                   "0 prints the plain, unsigned URL.")  # fmt: skip
 @click.pass_context
-def url(ctx: click.Context, spec: str, expires: int) -> None:
-    """Print a URL for a file of SPEC (presigned where the backend signs URLs).
+def url(ctx: click.Context, spec: str, expires: int | None) -> None:
+    """Print a URL for a file of SPEC: presigned where the backend signs URLs, or under
+    ASSETSTORE_PUBLIC_URL_BASE (a CDN) when that is set.
 
     \b
     Example:
@@ -355,6 +357,30 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
     width = max(len(row[0]) for row in rows)
     lines = [f"{key:<{width}}  {value}  ({source})" for key, value, source in rows]
     _emit({key: {"value": value, "source": source} for key, value, source in rows}, as_json, lines)
+
+
+@config.command("check")
+@json_option
+@click.pass_context
+def config_check(ctx: click.Context, as_json: bool) -> None:
+    """Connect to the backend and report what works: whether the bucket exists, and
+    whether listing, writing, reading and deleting succeed, and whether the store
+    refuses a second create-if-absent write (one small probe object is written under
+    PREFIX/.assetstore-check/ and deleted). Secrets are never shown.
+
+    Exits with 7 when a check fails.
+
+    \b
+    Example:
+      assetstore config check --json
+    """
+    from .check import check_backend
+    from .errors import BackendError
+
+    report = check_backend(ctx.obj.store().remote)
+    _emit(report.to_dict(), as_json, report.lines())
+    if not report.ok:
+        raise BackendError(f"config check failed: {', '.join(report.failed)} (see above)")
 
 
 @cli.group()

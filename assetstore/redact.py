@@ -64,4 +64,4 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(set(secrets), key=len, reverse=True):
         if len(secret) >= 4:
             text = text.replace(secret, MASK)
-    return redact_url(text)
+    return str(redact_url(text))

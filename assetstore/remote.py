@@ -11,25 +11,40 @@ Layout under ``{bucket}/{prefix}``::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
-from .errors import AssetNotFoundError, AssetStoreError, BackendError, VersionExistsError
+from .errors import (
+    AssetNotFoundError,
+    AssetStoreError,
+    BackendError,
+    ConfigError,
+    VersionExistsError,
+)
 from .hashing import CHUNK, Callback, copy_hashing
 from .manifest import Manifest, parse_manifest
-from .redact import scrub
-from .retry import RetryPolicy
+from .providers import PROVIDERS, bucket_exists, create_bucket, plain_url, signed_url
+from .redact import MASK, scrub
+from .retry import RetryPolicy, error_code, http_status, is_unreachable
 from .spec import Version, check_name
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+    from .settings import Settings
+
+log = logging.getLogger("assetstore")
+T = TypeVar("T")
 MANIFESTS = ".manifests"
+DEFAULT_PART_SIZE = 8 * 2**20
 _MANIFEST_FILE = re.compile(r"(\d+\.\d+)\.json")
 _RESERVED_FILE = re.compile(r"(\d+\.\d+)\.reserved")
 
@@ -46,13 +61,26 @@ class Remote:
         prefix: str,
         retry: RetryPolicy | None = None,
         secrets: tuple[str, ...] = (),
+        auto_create_bucket: bool = False,
+        public_url_base: str | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
     ) -> None:
         self.fs = fs
         self.provider = provider
-        self.root = "/".join(part for part in (bucket.rstrip("/"), prefix) if part)
-        self.url = f"{provider}://{self.root.lstrip('/')}" if provider != "local" else self.root
+        self.bucket = bucket.rstrip("/")
+        self.root = "/".join(part for part in (self.bucket, prefix) if part)
+        self.url = self.url_of(self.root)
         self.retry = retry or RetryPolicy()
+        self.auto_create_bucket = auto_create_bucket
+        self.public_url_base = public_url_base
+        self.part_size = part_size
         self._secrets = secrets
+        # Folders (local, memory) need no bucket; for object stores, known once seen.
+        self._bucket_seen = not PROVIDERS[provider].object_store
+
+    def url_of(self, path: str) -> str:
+        """How messages name ``path``: ``s3://bucket/key``, or a local path."""
+        return path if self.provider == "local" else f"{self.provider}://{path.lstrip('/')}"
 
     # -- paths ---------------------------------------------------------------------
     def data_path(self, name: str, version: Version, relpath: str = "") -> str:
@@ -77,7 +105,7 @@ class Remote:
 
     def _scan(self, name: str) -> tuple[set[Version], set[Version]]:
         folder = f"{self.root}/{MANIFESTS}/{name}"
-        with self.errors(f"listing versions of {name} in"):
+        with self.errors(f"listing versions of {name} in", path=folder):
             entries = self._call(self._ls, folder)
         committed, reserved = set(), set()
         for entry in entries:
@@ -92,16 +120,19 @@ class Remote:
         try:
             return list(self.fs.ls(folder, detail=False))
         except FileNotFoundError:
+            self.require_bucket()  # nothing there, or no bucket at all?
             return []
 
     def names(self) -> list[str]:
         """Every asset name with at least one committed version."""
         folder = f"{self.root}/{MANIFESTS}"
-        with self.errors("listing assets in"):
+        with self.errors("listing assets in", path=folder):
             try:
                 found = self._call(self.fs.find, folder)
             except FileNotFoundError:
                 found = []
+            if not found:
+                self.require_bucket()
         top = folder.strip("/") + "/"
         names = set()
         for path in found:
@@ -113,7 +144,7 @@ class Remote:
 
     def manifest(self, name: str, version: Version) -> Manifest:
         path = self.manifest_path(name, version)
-        with self.errors(f"reading the manifest of {name}:{version} from", not_found=True):
+        with self.errors(f"reading the manifest of {name}:{version} at", path=path, not_found=True):
             data = self._call(self.fs.cat_file, path)
         return parse_manifest(data, name=name, version=version)
 
@@ -126,31 +157,116 @@ class Remote:
         """Stream ``path`` into the local file ``target``; return (sha256, size)."""
 
         def attempt() -> tuple[str, int]:
-            with self.fs.open(path, "rb", block_size=CHUNK) as src, target.open("wb") as dst:
+            # Ranged reads of CHUNK bytes, no read-ahead cache: one chunk in memory.
+            with (
+                self.fs.open(path, "rb", block_size=CHUNK, cache_type="none") as src,
+                target.open("wb") as dst,
+            ):
                 return copy_hashing(src, dst, callback=callback)
 
-        with self.errors(f"downloading {path} from", not_found=True):
+        with self.errors("downloading", path=path, not_found=True):
             return self._call(attempt)
 
     def sign(self, path: str, expires: int) -> str:
-        with self.errors(f"signing a URL for {path} in", not_found=True):
+        """A URL for the file ``path``: under the public base (a CDN) when one is set,
+        else presigned for ``expires`` seconds, or plain (unsigned) when ``expires`` is 0."""
+        with self.errors("making a URL for", path=path, not_found=True):
             if not self._call(self.fs.exists, path):
                 raise FileNotFoundError(path)
-            if self.provider == "local":
-                return Path(path).as_uri()
+        if self.public_url_base:
+            return f"{self.public_url_base.rstrip('/')}/{quote(self.key_of(path))}"
+        with self.errors("making a URL for", path=path, not_found=True):
             try:
-                return str(self.fs.sign(path, expiration=expires))
+                if expires == 0:
+                    return plain_url(self.fs, self.provider, path)
+                return signed_url(self.fs, self.provider, path, expires)
             except NotImplementedError:
-                raise BackendError(f"provider {self.provider!r} cannot sign URLs") from None
+                raise BackendError(f"provider {self.provider!r} cannot make URLs") from None
+
+    def key_of(self, path: str) -> str:
+        """The object key of ``path``: its path inside the bucket."""
+        return path.strip("/").removeprefix(self.bucket.strip("/")).lstrip("/")
+
+    # -- the bucket itself -----------------------------------------------------------
+    def bucket_exists(self) -> bool:
+        """Whether the bucket (container) exists; a folder always does."""
+        if self._bucket_seen:
+            return True
+        with self.errors(f"checking that the {self.bucket_word} exists at", path=self.bucket):
+            found = bool(self._call(bucket_exists, self.fs, self.provider, self.bucket))
+        self._bucket_seen = found
+        return found
+
+    def require_bucket(self, *, create: bool = False) -> None:
+        """Fail clearly when the bucket is missing; with ``auto_create_bucket``, a missing
+        bucket reads as empty and ``create=True`` (a push) creates it."""
+        try:
+            if self.bucket_exists():
+                return
+        except BackendError as exc:
+            if not _is_denied(exc.__cause__ or exc):
+                raise
+            # Some roles may use the objects but not look at the bucket itself (GCS's
+            # objectViewer has no storage.buckets.get): go on, the object calls will tell.
+            log.debug("cannot tell whether the bucket exists (%s); going on", exc)
+            self._bucket_seen = True
+            return
+        if not self.auto_create_bucket:
+            raise self.missing_bucket()
+        if create:
+            self._create_bucket()
+
+    def _create_bucket(self) -> None:
+        with self.errors(f"creating the {self.bucket_word}", path=self.bucket):
+            try:
+                self._call(create_bucket, self.fs, self.provider, self.bucket)
+            except Exception:
+                # Another process may have created it first: that is what we wanted.
+                if not bucket_exists(self.fs, self.provider, self.bucket):
+                    raise
+        self._bucket_seen = True
+
+    def missing_bucket(self) -> BackendError:
+        word = self.bucket_word
+        return BackendError(
+            f"the {word} {self.bucket!r} does not exist ({self.url_of(self.bucket)}): create "
+            f"it, or set ASSETSTORE_AUTO_CREATE_BUCKET=true to have the first push create it",
+            backend=self.url,
+        )
+
+    @property
+    def bucket_word(self) -> str:
+        return PROVIDERS[self.provider].bucket_word or "folder"
+
+    # -- small objects (config check) ----------------------------------------------
+    def read_bytes(self, path: str) -> bytes:
+        with self.errors("reading", path=path, not_found=True):
+            return bytes(self._call(self.fs.cat_file, path))
+
+    def create_bytes(self, path: str, data: bytes) -> bool:
+        """Write ``data`` at ``path`` only if nothing is there (as reservations and
+        manifests are written); False when something was."""
+        with self.errors("writing", path=path):
+            try:
+                self._call(self._create, path, data)
+            except FileExistsError:
+                return False
+        return True
+
+    def delete(self, path: str) -> None:
+        with self.errors("deleting", path=path):
+            self._call(self.fs.rm_file, path)
 
     # -- writes --------------------------------------------------------------------
     def reserve(self, name: str, version: Version, owner: dict[str, Any]) -> None:
         """Claim ``name:version`` with a create-if-absent write; fail if it is taken."""
         reservation = self.reservation_path(name, version)
-        body = json.dumps(owner, sort_keys=True).encode()
-        with self.errors(f"reserving {name}:{version} in"):
+        # The nonce makes the body ours alone: see _create_once.
+        body = json.dumps({**owner, "nonce": uuid.uuid4().hex}, sort_keys=True).encode()
+        self.require_bucket(create=True)
+        with self.errors(f"reserving {name}:{version} at", path=reservation):
             try:
-                self._call(self._create, reservation, body)
+                self._call(self._create_once, reservation, body)
             except FileExistsError:
                 raise VersionExistsError(
                     f"{name}:{version} is being pushed by another process, or a push of it "
@@ -167,15 +283,16 @@ class Remote:
             )
 
     def release(self, name: str, version: Version) -> None:
-        with self.errors(f"releasing the reservation of {name}:{version} in"):
-            self._call(self.fs.rm_file, self.reservation_path(name, version))
+        path = self.reservation_path(name, version)
+        with self.errors(f"releasing the reservation of {name}:{version} at", path=path):
+            self._call(self.fs.rm_file, path)
 
     def commit(self, manifest: Manifest) -> None:
         """Write the manifest, create-if-absent: the version now exists."""
         path = self.manifest_path(manifest.name, manifest.version)
-        with self.errors(f"committing {manifest.spec} to"):
+        with self.errors(f"committing {manifest.spec} at", path=path):
             try:
-                self._call(self._create, path, manifest.to_json())
+                self._call(self._create_once, path, manifest.to_json())
             except FileExistsError:
                 raise VersionExistsError(
                     f"{manifest.spec} already exists", name=manifest.name
@@ -185,15 +302,28 @@ class Remote:
         """Stream a local file to ``path``; return the (sha256, size) of what was sent."""
 
         def attempt() -> tuple[str, int]:
-            with source.open("rb") as src, self.fs.open(path, "wb", block_size=CHUNK) as dst:
-                return copy_hashing(src, dst, callback=callback)
+            # Large files go up in parts of part_size (multipart, resumable or block
+            # uploads); reading in chunks that divide a part evenly keeps the write
+            # buffer at one part, so memory stays bounded whatever the file's size.
+            with (
+                source.open("rb") as src,
+                self.fs.open(path, "wb", block_size=self.part_size) as dst,
+            ):
+                return copy_hashing(src, dst, callback=callback, chunk=self._write_chunk)
 
-        with self.errors(f"uploading {source} to"):
+        with self.errors(f"uploading {source} to", path=path):
             return self._call(attempt)
+
+    @property
+    def _write_chunk(self) -> int:
+        """Read size for uploads: at most CHUNK, and ``part_size`` is a whole number of
+        them (5 MiB parts: 2.5 MiB reads), so a part is sent the moment it is full."""
+        pieces = -(-self.part_size // CHUNK)
+        return -(-self.part_size // pieces)
 
     def copy(self, source: str, target: str) -> None:
         """Copy inside the backend (server-side where the backend can)."""
-        with self.errors(f"copying {source} to {target} in", not_found=True):
+        with self.errors(f"copying {self.url_of(source)} to", path=target, not_found=True):
             self._call(self.fs.copy, source, target)
 
     def discard(self, name: str, version: Version) -> None:
@@ -229,32 +359,179 @@ class Remote:
         finally:
             Path(temp).unlink()
 
+    def _create_once(self, path: str, data: bytes) -> None:
+        """``_create`` that survives being retried: when a write landed but its answer
+        was lost (a timeout, a reset), the next attempt finds these very bytes there,
+        and that is success, not "taken"."""
+        try:
+            self._create(path, data)
+        except FileExistsError:
+            try:
+                if self.fs.cat_file(path) == data:
+                    return
+            except FileNotFoundError:
+                pass
+            raise
+
     def _exists(self, path: str) -> bool:
-        with self.errors(f"checking {path} in"):
+        with self.errors("checking", path=path):
             return bool(self._call(self.fs.exists, path))
 
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return self.retry.call(fn, *args, **kwargs)
 
     @contextmanager
-    def errors(self, doing: str, *, not_found: bool = False) -> Iterator[None]:
-        """Translate whatever the backend raises into our errors, naming no secret."""
+    def errors(
+        self, doing: str, *, path: str | None = None, not_found: bool = False
+    ) -> Iterator[None]:
+        """Translate whatever the backend raises into our errors: "not found" into
+        ``AssetNotFoundError`` where ``not_found`` says it means that, a missing bucket
+        and everything else into ``BackendError``. Messages name the bucket and the key
+        (``path``), never a secret."""
         try:
             yield
         except AssetStoreError:
             raise
-        except FileNotFoundError as exc:
-            if not_found:
-                raise AssetNotFoundError(f"not found: {doing} {self.url}") from exc
-            raise BackendError(self._message(doing, exc)) from exc
         except Exception as exc:
-            raise BackendError(self._message(doing, exc), backend=self.url) from exc
+            raise self._translate(exc, doing, path, not_found=not_found) from exc
 
-    def _message(self, doing: str, exc: Exception) -> str:
-        reason = str(exc) or type(exc).__name__
-        if isinstance(exc, PermissionError):
-            reason = f"permission denied ({reason})"
-        return scrub(f"{doing} {self.url} failed: {reason}", self._secrets)
+    def _translate(
+        self, exc: Exception, doing: str, path: str | None, *, not_found: bool
+    ) -> AssetStoreError:
+        where = self.url_of(path) if path else self.url
+        if _is_not_found(exc):
+            if self._bucket_gone():
+                return self.missing_bucket()
+            if not_found:
+                return AssetNotFoundError(self._scrub(f"not found: {doing} {where}"))
+        message = self._scrub(f"{doing} {where} failed: {describe(exc)}")
+        return BackendError(message, backend=self.url)
+
+    def _bucket_gone(self) -> bool:
+        """After a "not found": was it the whole bucket? (One probe, on errors only.)"""
+        if self._bucket_seen:
+            return False
+        try:
+            self._bucket_seen = bool(bucket_exists(self.fs, self.provider, self.bucket))
+        except Exception:
+            return False
+        return not self._bucket_seen
+
+    def _scrub(self, text: str) -> str:
+        return _SIGNATURE.sub(lambda m: f"{m[1]}={MASK}", scrub(text, self._secrets))
+
+
+# Query parameters of presigned URLs and SAS tokens that carry a signature or a key id.
+_SIGNATURE = re.compile(
+    r"\b(sig|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|"
+    r"X-Goog-Credential|Signature|AWSAccessKeyId|AccountKey|SharedAccessSignature)=[^&;\s'\"]+",
+    re.IGNORECASE,
+)
+_NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "BlobNotFound", "ContainerNotFound", "404"}
+_DENIED_CODES = {
+    "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+    "ExpiredToken", "InvalidToken", "AuthenticationFailed", "AuthorizationFailure",
+    "AuthorizationPermissionMismatch", "InsufficientAccountPermissions", "403", "401",
+}  # fmt: skip
+_CREDENTIAL_TYPES = {
+    "NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError", "RefreshError",
+    "ClientAuthenticationError", "CredentialUnavailableError",
+}  # fmt: skip
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, in one line: the kind, the service's error code, its message.
+
+    >>> describe(PermissionError("Access Denied"))
+    'permission denied (PermissionError: Access Denied)'
+    """
+    text = (str(exc) or type(exc).__name__).strip().splitlines()[0][:300]
+    code = next((c for c in map(error_code, _causes(exc)) if c), None)
+    text = f"{code}: {text}" if code and code not in text else f"{type(exc).__name__}: {text}"
+    if _lacks_credentials(exc):
+        return f"no usable credentials ({text})"
+    if _is_denied(exc):
+        return f"permission denied ({text})"
+    if is_unreachable(exc):
+        return f"backend unreachable ({text})"
+    return text
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it was explicitly raised from (``__cause__``): an exception that
+    was only being handled (``__context__``) says nothing about this one."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(found) < 10:
+        found.append(current)
+        current = current.__cause__
+    return found
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, FileNotFoundError)
+        or type(e).__name__ == "ResourceNotFoundError"
+        or http_status(e) == 404
+        or error_code(e) in _NOT_FOUND_CODES
+        for e in _causes(exc)
+    )
+
+
+def _lacks_credentials(exc: BaseException) -> bool:
+    return any(
+        {c.__name__ for c in type(e).__mro__} & _CREDENTIAL_TYPES
+        # google-cloud-storage, asked to sign with credentials that hold no private key
+        or (isinstance(e, AttributeError) and "private key to sign" in str(e))
+        for e in _causes(exc)
+    )
+
+
+def _is_denied(exc: BaseException) -> bool:
+    return _lacks_credentials(exc) or any(
+        isinstance(e, PermissionError)
+        or http_status(e) in (401, 403)
+        or error_code(e) in _DENIED_CODES
+        or (isinstance(e, OSError) and str(e).startswith("Forbidden"))  # gcsfs's 403
+        for e in _causes(exc)
+    )
+
+
+def remote_from_settings(settings: Settings) -> Remote:
+    """The ``Remote`` that ``settings`` describe: filesystem, retry policy, bucket options."""
+    from .providers import make_filesystem
+    from .redact import secret_values
+
+    s = settings
+    if s.provider is None or s.bucket is None:
+        raise ConfigError("no storage provider is configured")
+    secrets = tuple(secret_values(dict(s.storage_options)))
+    try:
+        fs = make_filesystem(
+            s.provider,
+            s.storage_options,
+            connect_timeout=s.connect_timeout_seconds,
+            read_timeout=s.read_timeout_seconds,
+        )
+    except AssetStoreError:
+        raise
+    except Exception as exc:  # the SDK refused the options before any request
+        reason = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0], secrets)
+        raise ConfigError(
+            f"cannot set up provider {s.provider!r} for {s.bucket}: {reason}"
+        ) from exc
+    retry = RetryPolicy(attempts=s.retry_attempts, deadline_seconds=s.retry_deadline_seconds)
+    return Remote(
+        fs,
+        provider=s.provider,
+        bucket=s.bucket,
+        prefix=s.prefix,
+        retry=retry,
+        secrets=secrets,
+        auto_create_bucket=s.auto_create_bucket,
+        public_url_base=s.public_url_base,
+        part_size=s.part_size_mib * 2**20,
+    )
 
 
 def _valid_name(name: str) -> bool:

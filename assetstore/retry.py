@@ -22,11 +22,16 @@ _TRANSIENT_CODES = {
     "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
     "RequestTimeout", "InternalError", "ServiceUnavailable", "ServerBusy", "OperationTimedOut",
 }  # fmt: skip
-_TRANSIENT_TYPES = {
-    "ServerDisconnectedError", "ClientConnectionError", "ClientOSError", "ClientPayloadError",
-    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ResponseStreamingError",
-    "ServiceRequestError", "ServiceResponseError", "IncompleteRead", "ProtocolError",
-    "RemoteDisconnected", "ChunkedEncodingError", "TransportError",
+# Connection-level failures: the backend could not be reached or stopped answering.
+_CONNECTION_TYPES = {
+    "ServerDisconnectedError", "ClientConnectionError", "ClientConnectorError", "ClientOSError",
+    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ServiceRequestError",
+    "ServiceResponseError", "RemoteDisconnected", "ConnectionError", "Timeout", "TimeoutError",
+    "FSTimeoutError", "ServerTimeoutError", "ConnectionTimeoutError", "SocketTimeoutError",
+}  # fmt: skip
+_TRANSIENT_TYPES = _CONNECTION_TYPES | {
+    "ClientPayloadError", "ResponseStreamingError", "IncompleteRead", "ProtocolError",
+    "ChunkedEncodingError", "TransportError", "ResponseParserError",
 }  # fmt: skip
 _PERMANENT = (AssetStoreError, FileNotFoundError, FileExistsError, PermissionError)
 
@@ -44,33 +49,66 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) says the backend could not
+    be reached: refused, reset, timed out, DNS."""
+    return any(
+        isinstance(e, (ConnectionError, TimeoutError)) or _type_names(e) & _CONNECTION_TYPES
+        for e in _chain(exc)
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not e for e in seen):
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
 def _classify(exc: BaseException) -> bool | None:
     if isinstance(exc, _PERMANENT):
         return False
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
-    status = _http_status(exc)
+    status = http_status(exc)
     if status is not None:
-        return status >= 500 or status == 429
-    if _error_code(exc) in _TRANSIENT_CODES or type(exc).__name__ in _TRANSIENT_TYPES:
+        return status >= 500 or status in (408, 429)
+    if error_code(exc) in _TRANSIENT_CODES or _type_names(exc) & _TRANSIENT_TYPES:
         return True
     return None
 
 
-def _http_status(exc: BaseException) -> int | None:
+def _type_names(exc: BaseException) -> set[str]:
+    """Names of the exception's classes: SDK exceptions are matched by name, so that
+    this module imports no SDK."""
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an SDK exception carries, if any (botocore, azure, gcsfs, aiohttp)."""
     for attribute in ("status_code", "status", "code"):
         value = getattr(exc, attribute, None)
         if isinstance(value, int) and 100 <= value < 600:
             return value
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        value = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(value, int):
+            return value
     return None
 
 
-def _error_code(exc: BaseException) -> str | None:
+def error_code(exc: BaseException) -> str | None:
+    """The service's error code (``SlowDown``, ``AccessDenied``, ``BlobNotFound``...)."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         code = response.get("Error", {}).get("Code")
         return str(code) if code is not None else None
-    return getattr(exc, "error_code", None)
+    code = getattr(exc, "error_code", None)  # azure: a StorageErrorCode enum, or a str
+    code = getattr(code, "value", code)
+    return str(code) if code is not None else None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,12 @@ from .providers import PROVIDERS, storage_options_from_env
 DEFAULT_PREFIX = "assets"
 DEFAULT_WORKERS = 8
 DEFAULT_LOCK_STALL_SECONDS = 120.0
+DEFAULT_URL_EXPIRES = 3600
+DEFAULT_RETRY_ATTEMPTS = 5
+DEFAULT_RETRY_DEADLINE_SECONDS = 60.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
+DEFAULT_READ_TIMEOUT_SECONDS = 60.0
+DEFAULT_PART_SIZE_MIB = 8
 
 
 def default_assets_dir(environ: Mapping[str, str]) -> str:
@@ -41,6 +47,33 @@ def _non_negative_float(text: str) -> float:
     if value < 0:
         raise ValueError("must not be negative")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+def _part_size_mib(text: str) -> int:
+    value = int(text)
+    if not 5 <= value <= 5120:  # S3's limits on a multipart upload's parts
+        raise ValueError("must be between 5 and 5120 (MiB)")
+    return value
+
+
+def _url_base(text: str) -> str:
+    if not text.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// or http://")
+    return text.rstrip("/")
 
 
 def _boolean(text: str) -> bool:
@@ -75,7 +108,28 @@ FIELDS: tuple[_Field, ...] = (
     ),
     _Field("use_locks", "ASSETSTORE_USE_LOCKS", lambda _env: True, _boolean),
     _Field("table_prefix", "ASSETSTORE_CATALOG_TABLE_PREFIX", lambda _env: "assetstore_"),
-)
+    # backend behaviour (see docs/providers.md)
+    _Field("auto_create_bucket", "ASSETSTORE_AUTO_CREATE_BUCKET", lambda _env: False, _boolean),
+    _Field("url_expires", "ASSETSTORE_URL_EXPIRES", lambda _env: DEFAULT_URL_EXPIRES,
+           _non_negative_int),
+    _Field("public_url_base", "ASSETSTORE_PUBLIC_URL_BASE", lambda _env: None, _url_base),
+    _Field("retry_attempts", "ASSETSTORE_RETRY_ATTEMPTS", lambda _env: DEFAULT_RETRY_ATTEMPTS,
+           _positive_int),
+    _Field("retry_deadline_seconds", "ASSETSTORE_RETRY_DEADLINE_SECONDS",
+           lambda _env: DEFAULT_RETRY_DEADLINE_SECONDS, _non_negative_float),
+    _Field("connect_timeout_seconds", "ASSETSTORE_CONNECT_TIMEOUT_SECONDS",
+           lambda _env: DEFAULT_CONNECT_TIMEOUT_SECONDS, _positive_float),
+    _Field("read_timeout_seconds", "ASSETSTORE_READ_TIMEOUT_SECONDS",
+           lambda _env: DEFAULT_READ_TIMEOUT_SECONDS, _positive_float),
+    _Field("part_size_mib", "ASSETSTORE_PART_SIZE_MIB", lambda _env: DEFAULT_PART_SIZE_MIB,
+           _part_size_mib),
+)  # fmt: skip
+
+
+_BACKEND_FIELDS = (
+    "auto_create_bucket", "url_expires", "public_url_base", "retry_attempts",
+    "retry_deadline_seconds", "connect_timeout_seconds", "read_timeout_seconds", "part_size_mib",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,6 +145,14 @@ class Settings:
     lock_stall_seconds: float = DEFAULT_LOCK_STALL_SECONDS
     use_locks: bool = True
     table_prefix: str = "assetstore_"
+    auto_create_bucket: bool = False
+    url_expires: int = DEFAULT_URL_EXPIRES
+    public_url_base: str | None = None
+    retry_attempts: int = DEFAULT_RETRY_ATTEMPTS
+    retry_deadline_seconds: float = DEFAULT_RETRY_DEADLINE_SECONDS
+    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    part_size_mib: int = DEFAULT_PART_SIZE_MIB
     config_file: Path | None = None
     store: str | None = None
     storage_options: Mapping[str, Any] = field(default_factory=dict)
@@ -159,6 +221,7 @@ class Settings:
             lock_stall_seconds=values["lock_stall_seconds"],
             use_locks=values["use_locks"],
             table_prefix=values["table_prefix"],
+            **{name: values[name] for name in _BACKEND_FIELDS},
             config_file=values["config_file"],
             store=values["store"],
             storage_options=options,

@@ -81,9 +81,7 @@ class AssetStore:
         return self._remote
 
     def _make_remote(self) -> Remote:
-        from .providers import make_filesystem
-        from .redact import secret_values
-        from .remote import Remote
+        from .remote import remote_from_settings
 
         s = self.settings
         if s.provider is None or s.bucket is None:
@@ -92,9 +90,7 @@ class AssetStore:
                 f"dir {s.assets_dir} only): set ASSETSTORE_STORAGE_PROVIDER and "
                 "ASSETSTORE_STORAGE_BUCKET"
             )
-        fs = make_filesystem(s.provider, s.storage_options)
-        secrets = tuple(secret_values(dict(s.storage_options)))
-        return Remote(fs, provider=s.provider, bucket=s.bucket, prefix=s.prefix, secrets=secrets)
+        return remote_from_settings(s)
 
     @property
     def catalog(self) -> Catalog:
@@ -247,8 +243,9 @@ class AssetStore:
             else (self.remote.url)
         )
 
-    def url(self, spec: str | Spec, *, expires: int = 3600) -> str:
-        """A URL for a file of ``spec``: presigned where the backend can sign."""
+    def url(self, spec: str | Spec, *, expires: int | None = None) -> str:
+        """A URL for a file of ``spec``: presigned for ``expires`` seconds (default
+        ``ASSETSTORE_URL_EXPIRES``), plain when 0, under the public base when one is set."""
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
         manifest = self.info(parsed)
         if parsed.sub_path is None and manifest.kind == "dir":
@@ -258,9 +255,8 @@ class AssetStore:
         relpath = parsed.sub_path or manifest.files[0].path
         if manifest.lookup(relpath) != "file":
             raise AssetNotFoundError(f"{manifest.spec}[{relpath}] is a folder, not a file")
-        return self.remote.sign(
-            self.remote.data_path(manifest.name, manifest.version, relpath), expires
-        )
+        path = self.remote.data_path(manifest.name, manifest.version, relpath)
+        return self.remote.sign(path, self.settings.url_expires if expires is None else expires)
 
     # -- writing -------------------------------------------------------------------
     def plan_push(
@@ -367,7 +363,7 @@ class AssetStore:
     def _cached_targets(self, specs: list[str] | None) -> list[tuple[str, Version]]:
         if not specs:
             return [(n, v) for n in self.cache.names() for v in self.cache.versions(n)]
-        targets = []
+        targets: list[tuple[str, Version]] = []
         for text in specs:
             spec = parse_spec(text)
             matching = [v for v in self.cache.versions(spec.name) if spec.matches(v)]

@@ -42,6 +42,7 @@ def test_deleting_the_catalog_loses_nothing(
     assert fresh.versions("m") == [Version(0, 2), Version(0, 1), Version(0, 0)]  # still works
     report = fresh.sync_catalog()
     assert sorted(report.added) == ["m:0.0", "m:0.1", "m:0.2", "other:0.0"]
+    assert report.unchanged == 0
     assert [(e.name, e.version, e.total_size) for e in fresh.history()] == expected
     assert fresh.sync_catalog().unchanged == 4
 

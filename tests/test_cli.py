@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -190,3 +191,48 @@ def test_every_command_help_shows_an_example(cli: Cli) -> None:
         assert code == 0 and "Example" in out, command
     assert cli("config", "show", "--help")[0] == 0
     assert cli("catalog", "sync", "--help")[0] == 0
+
+
+def _stderr_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        [sys.executable, "-m", "assetstore", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return done.returncode, done.stdout, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bars_only_on_a_terminal_and_never_with_quiet(
+    local_env: dict[str, str], make_tree: Tree
+) -> None:
+    tree = make_tree({f"f{i}": bytes(100_000) for i in range(20)})
+    code, out, err = _stderr_on_a_terminal(["push", str(tree), "m"], local_env)
+    assert (code, out) == (0, "m:0.0\n")
+    assert "push" in err and "100%" in err
+    code, out, err = _stderr_on_a_terminal(["pull", "m"], local_env)
+    assert code == 0 and out.strip().endswith("m/0.0") and "100%" in err
+    code, out, err = _stderr_on_a_terminal(["--quiet", "pull", "--force", "m"], local_env)
+    assert code == 0 and err == ""
+    piped = subprocess.run([sys.executable, "-m", "assetstore", "pull", "--force", "m"],
+                           env={**os.environ, **local_env}, capture_output=True, text=True,
+                           check=False)  # fmt: skip
+    assert piped.returncode == 0 and piped.stderr == ""

@@ -1,0 +1,129 @@
+"""What only object stores do, checked on the servers: uploads in parts with bounded
+memory, and the S3-compatible options (server-side encryption, KMS keys, path-style
+addressing by hostname, equal-size parts)."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import PART_SIZE_MIB, Backend
+
+pytestmark = pytest.mark.integration
+MIB = 2**20
+
+
+def write_big(path: Path, mib: int) -> Path:
+    block = os.urandom(MIB)
+    with path.open("wb") as out:
+        for _ in range(mib):
+            out.write(block)
+    return path
+
+
+def head(backend: Backend, relative: str) -> dict[str, Any]:
+    """The S3 HeadObject response for an object under the store's prefix."""
+    response: dict[str, Any] = backend.raw.call_s3(
+        "head_object", Bucket=backend.bucket, Key=f"assets/{relative}"
+    )
+    return response
+
+
+@pytest.mark.parametrize("backend", ["s3", "gcs", "az"], indirect=True)
+def test_large_files_move_with_bounded_memory(backend: Backend, tmp_path: Path) -> None:
+    """A 32 MiB file goes up and down with Python holding a few parts at most."""
+    (tmp_path / "small").write_bytes(b"warm up")
+    store = backend.store(workers=1)
+    store.get(store.push(tmp_path / "small", "small").spec)  # SDK models load once
+    source = write_big(tmp_path / "big.bin", 32)
+    tracemalloc.start()
+    try:
+        store.push(source, "big")
+        _, up_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        path = store.get("big:0.0")
+        _, down_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert path.stat().st_size == 32 * MIB
+    bound = 5 * PART_SIZE_MIB * MIB  # the part being filled, sent and copied by the SDK
+    assert up_peak < bound, f"push peaked at {up_peak / MIB:.1f} MiB"
+    assert down_peak < bound, f"pull peaked at {down_peak / MIB:.1f} MiB"
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_s3_large_files_go_up_as_multipart_uploads(backend: Backend, tmp_path: Path) -> None:
+    backend.store().push(write_big(tmp_path / "big.bin", 11), "big")
+    # A multipart upload's ETag ends with its number of parts: 5 + 5 + 1 MiB.
+    assert head(backend, "big/0.0/big.bin")["ETag"].strip('"').endswith("-3")
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_s3_equal_size_parts_for_r2(backend: Backend, tmp_path: Path) -> None:
+    backend.env["ASSETSTORE_S3_FIXED_UPLOAD_SIZE"] = "true"
+    store = backend.store()
+    assert store.remote.fs.fixed_upload_size is True
+    manifest = store.push(write_big(tmp_path / "big.bin", 11), "big")
+    assert head(backend, "big/0.0/big.bin")["ETag"].strip('"').endswith("-3")
+    path = backend.store().get("big:0.0")
+    assert path.stat().st_size == manifest.files[0].size == 11 * MIB
+
+
+@pytest.mark.parametrize("backend", ["az"], indirect=True)
+def test_azure_large_files_go_up_as_blocks(backend: Backend, tmp_path: Path) -> None:
+    from azure.storage.blob import BlobClient
+
+    backend.store().push(write_big(tmp_path / "big.bin", 11), "big")
+    blob = BlobClient.from_connection_string(
+        backend.env["AZURE_STORAGE_CONNECTION_STRING"], backend.bucket, "assets/big/0.0/big.bin"
+    )
+    committed, _ = blob.get_block_list()
+    assert len(committed) == 3
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_s3_sse_aes256_on_every_upload(backend: Backend, tmp_path: Path) -> None:
+    backend.env["ASSETSTORE_S3_SSE"] = "AES256"
+    (tmp_path / "a").write_bytes(b"a")
+    store = backend.store()
+    store.push(tmp_path / "a", "m")
+    store.push(tmp_path / "a", "m")  # the unchanged file is copied server-side
+    for key in ("m/0.0/a", "m/0.1/a", ".manifests/m/0.0.json"):
+        assert head(backend, key)["ServerSideEncryption"] == "AES256", key
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_s3_sse_kms_with_the_configured_key(backend: Backend, tmp_path: Path) -> None:
+    boto3 = pytest.importorskip("boto3")
+    server = backend.server.info  # type: ignore[union-attr]
+    kms = boto3.client(
+        "kms",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=server.key,
+        aws_secret_access_key=server.secret,
+    )
+    key_id = kms.create_key()["KeyMetadata"]["Arn"]
+    backend.env["AWS_KMS_KEY_ID"] = key_id
+    (tmp_path / "a").write_bytes(b"a")
+    backend.store().push(tmp_path / "a", "m")
+    response = head(backend, "m/0.0/a")
+    assert response["ServerSideEncryption"] == "aws:kms"
+    assert response["SSEKMSKeyId"] == key_id
+    assert backend.store().get("m").read_bytes() == b"a"
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_s3_path_style_addressing_by_hostname(backend: Backend, tmp_path: Path) -> None:
+    """MinIO by hostname: http://localhost:PORT/bucket/key, not bucket.localhost."""
+    endpoint = backend.env["S3_ENDPOINT"].replace("127.0.0.1", "localhost")
+    backend.env.update({"S3_ENDPOINT": endpoint, "ASSETSTORE_S3_FORCE_PATH_STYLE": "true"})
+    (tmp_path / "a").write_bytes(b"a")
+    store = backend.store()
+    store.push(tmp_path / "a", "m")
+    assert store.url("m").startswith(f"{endpoint}/{backend.bucket}/assets/m/0.0/a?")
+    assert backend.store().get("m").read_bytes() == b"a"
