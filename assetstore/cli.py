@@ -136,11 +136,17 @@ def cli(ctx: click.Context, /, quiet: bool, debug: bool, **overrides: Any) -> No
 @click.option("--bump", type=click.Choice(["minor", "major"]), default="minor", show_default=True)
 @click.option("--meta", multiple=True, metavar="KEY=VALUE", help="User metadata (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
+@click.option(
+    "--reclaim-after",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Reclaim the version's reservation if a dead push left it this long ago.",
+)
 @json_option
 @click.pass_context
 def push(
     ctx: click.Context, path: Path, target: str, bump: str, meta: tuple[str, ...],
-    dry_run: bool, as_json: bool,
+    dry_run: bool, reclaim_after: float | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Push PATH (a file or a directory tree) as TARGET: NAME or NAME:MAJOR.MINOR.
 
@@ -163,7 +169,10 @@ def push(
         _emit(plan.to_dict(), as_json, lines)
         return
     with _progress(ctx, "push") as callback:
-        manifest = store.push(path, target, bump=bump, metadata=metadata, callback=callback)
+        manifest = store.push(
+            path, target, bump=bump, metadata=metadata, callback=callback,
+            reclaim_after=reclaim_after,
+        )  # fmt: skip
     _emit({"spec": manifest.spec, **manifest.to_dict()}, as_json, [manifest.spec])
 
 
@@ -336,6 +345,34 @@ def copy(ctx: click.Context, spec: str, source: str, target: str, as_json: bool)
     with _progress(ctx, "copy") as callback:
         manifest = stores[0].copy_to(stores[1], spec, callback=callback)
     _emit({"spec": manifest.spec, "from": source, "to": target}, as_json, [manifest.spec])
+
+
+@cli.command()
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Reclaim reservations older than this (default: the reservation timeout).",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be reclaimed.")
+@json_option
+@click.pass_context
+def repair(ctx: click.Context, older_than: float | None, dry_run: bool, as_json: bool) -> None:
+    """Reclaim version reservations left by pushes that died, so their version numbers
+    can be pushed again. A reservation is reclaimed when its pusher ran on this host and
+    is gone, or when it is older than --older-than; others are listed and kept.
+
+    \b
+    Example:
+      assetstore repair --older-than 3600
+    """
+    repairs = ctx.obj.store().repair(older_than=older_than, dry_run=dry_run)
+    lines = [
+        f"{'reclaimed' if r.reclaimed else 'kept'} {r.reservation.spec}: "
+        f"{r.reservation.describe()}" + (f" ({r.reason})" if r.reason else "")
+        for r in repairs
+    ]
+    _emit({"reservations": [r.to_dict() for r in repairs], "dry_run": dry_run}, as_json, lines)
 
 
 @cli.group()

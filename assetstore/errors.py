@@ -45,6 +45,10 @@ class VersionExistsError(AssetStoreError, FileExistsError):
     exit_code = 4
 
 
+class ReservedError(VersionExistsError):
+    """The version is reserved by a push under way, or by one that died (exit code 4)."""
+
+
 class IntegrityError(AssetStoreError, ValueError):
     """Bytes do not match the manifest's size or sha256 (exit code 5)."""
 

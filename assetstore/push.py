@@ -6,10 +6,8 @@ reserves the version, moves bytes, and writes the manifest last.
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
-import socket
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,11 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import PushSourceError
+from .errors import PushSourceError, ReservedError
 from .hashing import Callback, sha256_file
 from .manifest import FileEntry, Kind, Manifest
 from .paths import check_relpath
 from .remote import Remote
+from .reservations import Reservation, parse_reservation, why_reclaimable
 from .spec import Version
 from .transfer import SharedProgress, run_all
 
@@ -150,27 +149,44 @@ def reusable(remote: Remote, name: str, files: tuple[SourceFile, ...]) -> dict[s
     }
 
 
-def execute_push(remote: Remote, plan: PushPlan, *, workers: int, callback: Callback) -> Manifest:
+@dataclass(frozen=True)
+class Publisher:
+    """Who publishes, how many transfers at once, and when a reservation is stale."""
+
+    pushed_by: str
+    workers: int = 8
+    reclaim_after: float = 86400.0
+
+
+def execute_push(
+    remote: Remote, plan: PushPlan, publisher: Publisher, *, callback: Callback
+) -> Manifest:
     """Reserve the version, send or copy every file, then commit the manifest."""
     return publish(
         remote,
         plan.name,
         plan.version,
-        lambda: _transfer(remote, plan, workers=workers, callback=callback),
+        publisher,
+        lambda: _transfer(remote, plan, publisher, callback),
     )
 
 
 def publish(
-    remote: Remote, name: str, version: Version, transfer: Callable[[], Manifest]
+    remote: Remote,
+    name: str,
+    version: Version,
+    publisher: Publisher,
+    transfer: Callable[[], Manifest],
 ) -> Manifest:
     """Reserve ``name:version``, run ``transfer`` (which moves the bytes and returns the
     manifest), commit the manifest; on any failure remove what was written."""
-    remote.reserve(name, version, _owner())
+    held = _reserve(remote, name, version, publisher)
     try:
         manifest = transfer()
+        remote.check_held(name, version, held)
         remote.commit(manifest)
     except BaseException:
-        _undo(remote, name, version)
+        _undo(remote, parse_reservation(name, version, held))
         raise
     try:
         remote.release(name, version)
@@ -179,7 +195,29 @@ def publish(
     return manifest
 
 
-def _transfer(remote: Remote, plan: PushPlan, *, workers: int, callback: Callback) -> Manifest:
+def _reserve(remote: Remote, name: str, version: Version, publisher: Publisher) -> bytes:
+    try:
+        return remote.reserve(name, version, publisher.pushed_by)
+    except ReservedError:
+        held = remote.reservation(name, version)
+        if held is None:  # released meanwhile: try once more
+            return remote.reserve(name, version, publisher.pushed_by)
+        reason = why_reclaimable(held, older_than=publisher.reclaim_after)
+        if reason is None:
+            raise ReservedError(
+                f"{held.spec} is {held.describe()}; if that push died, run 'assetstore repair "
+                "--older-than SECONDS' or push again with --reclaim-after SECONDS",
+                name=name,
+                version=str(version),
+            ) from None
+        log.warning(
+            "%s: reclaiming a stale reservation (%s; %s)", held.spec, held.describe(), reason
+        )
+        remote.reclaim(held)
+        return remote.reserve(name, version, publisher.pushed_by)
+
+
+def _transfer(remote: Remote, plan: PushPlan, publisher: Publisher, callback: Callback) -> Manifest:
     progress = SharedProgress(callback)
     progress.set_size(plan.upload_bytes)
 
@@ -192,42 +230,23 @@ def _transfer(remote: Remote, plan: PushPlan, *, workers: int, callback: Callbac
         if (sha256, size) != (item.sha256, item.size):
             raise PushSourceError(f"{item.source} changed while it was being pushed")
 
-    run_all(send, plan.files, workers=workers)
+    run_all(send, plan.files, workers=publisher.workers)
     return Manifest(
         name=plan.name,
         version=plan.version,
         kind=plan.kind,
         files=tuple(FileEntry(f.path, f.size, f.sha256) for f in plan.files),
         pushed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        pushed_by=pusher(),
+        pushed_by=publisher.pushed_by,
         metadata=plan.metadata,
         empty_dirs=plan.empty_dirs,
     )
 
 
-def _undo(remote: Remote, name: str, version: Version) -> None:
+def _undo(remote: Remote, held: Reservation) -> None:
+    """Remove a failed push's files — only while the reservation is still ours, so a
+    push whose reservation was reclaimed never deletes its successor's files."""
     try:
-        remote.discard(name, version)
+        remote.reclaim(held)
     except Exception as exc:
-        log.warning("%s:%s: could not clean up the failed push: %s", name, version, exc)
-
-
-def pusher() -> str:
-    """``user@host`` of whoever pushes; ``ASSETSTORE_PUSHED_BY`` overrides it (CI jobs)."""
-    explicit = os.environ.get("ASSETSTORE_PUSHED_BY")
-    if explicit:
-        return explicit
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
-
-
-def _owner() -> dict[str, Any]:
-    return {
-        "pushed_by": pusher(),
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "reserved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+        log.warning("%s: could not clean up the failed push: %s", held.spec, exc)

@@ -27,12 +27,14 @@ from .errors import (
     AssetStoreError,
     BackendError,
     ConfigError,
+    ReservedError,
     VersionExistsError,
 )
 from .hashing import CHUNK, Callback, copy_hashing
 from .manifest import Manifest, parse_manifest
 from .providers import PROVIDERS, bucket_exists, create_bucket, plain_url, signed_url
 from .redact import MASK, scrub
+from .reservations import Reservation, owner_record, parse_reservation
 from .retry import RetryPolicy, error_code, http_status, is_unreachable
 from .spec import Version, check_name
 
@@ -258,17 +260,19 @@ class Remote:
             self._call(self.fs.rm_file, path)
 
     # -- writes --------------------------------------------------------------------
-    def reserve(self, name: str, version: Version, owner: dict[str, Any]) -> None:
-        """Claim ``name:version`` with a create-if-absent write; fail if it is taken."""
+    def reserve(self, name: str, version: Version, pushed_by: str) -> bytes:
+        """Claim ``name:version`` with a create-if-absent write; fail if it is taken.
+        Returns the reservation's bytes: the proof of ownership ``commit`` checks."""
         reservation = self.reservation_path(name, version)
         # The nonce makes the body ours alone: see _create_once.
-        body = json.dumps({**owner, "nonce": uuid.uuid4().hex}, sort_keys=True).encode()
+        owner = owner_record(pushed_by, uuid.uuid4().hex)
+        body = json.dumps(owner, sort_keys=True).encode()
         self.require_bucket(create=True)
         with self.errors(f"reserving {name}:{version} at", path=reservation):
             try:
                 self._call(self._create_once, reservation, body)
             except FileExistsError:
-                raise VersionExistsError(
+                raise ReservedError(
                     f"{name}:{version} is being pushed by another process, or a push of it "
                     f"was interrupted (reservation {reservation})",
                     name=name,
@@ -278,6 +282,57 @@ class Remote:
             self.release(name, version)
             raise VersionExistsError(
                 f"{name}:{version} already exists; versions are immutable",
+                name=name,
+                version=str(version),
+            )
+        return body
+
+    def reservation(self, name: str, version: Version) -> Reservation | None:
+        path = self.reservation_path(name, version)
+        with self.errors("reading the reservation", path=path):
+            try:
+                return parse_reservation(name, version, self._call(self.fs.cat_file, path))
+            except FileNotFoundError:
+                return None
+
+    def reservations(self) -> list[Reservation]:
+        """Every reservation in the store: pushes under way, or that died."""
+        folder = f"{self.root}/{MANIFESTS}"
+        with self.errors("listing reservations in", path=folder):
+            try:
+                found = self._call(self.fs.find, folder)
+            except FileNotFoundError:
+                found = []
+        top = folder.strip("/") + "/"
+        held = []
+        for path in found:
+            name, _, base = path.strip("/").removeprefix(top).rpartition("/")
+            match = _RESERVED_FILE.fullmatch(base)
+            if match and _valid_name(name):
+                version = Version.parse(match[1])
+                found_one = self.reservation(name, version)
+                if found_one is not None:
+                    held.append(found_one)
+        return sorted(held, key=lambda r: (r.name, r.version))
+
+    def reclaim(self, held: Reservation) -> bool:
+        """Remove a dead push's files, then its reservation, if it is still ``held``."""
+        current = self.reservation(held.name, held.version)
+        if current is None or current.body != held.body:
+            return False
+        if self._exists(self.manifest_path(held.name, held.version)):
+            self.release(held.name, held.version)  # committed; only the release was lost
+            return True
+        self.discard(held.name, held.version)
+        return True
+
+    def check_held(self, name: str, version: Version, body: bytes) -> None:
+        """Fail unless our reservation of ``name:version`` is still there, unchanged."""
+        current = self.reservation(name, version)
+        if current is None or current.body != body:
+            raise VersionExistsError(
+                f"the reservation of {name}:{version} was reclaimed while this push ran "
+                "(it outlived the reservation timeout); nothing was committed",
                 name=name,
                 version=str(version),
             )

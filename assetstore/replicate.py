@@ -10,7 +10,7 @@ from __future__ import annotations
 from .errors import IntegrityError
 from .hashing import Callback, copy_hashing
 from .manifest import FileEntry, Manifest
-from .push import publish
+from .push import Publisher, publish
 from .remote import Remote
 from .transfer import SharedProgress, run_all
 
@@ -21,7 +21,7 @@ def same_backend(a: Remote, b: Remote) -> bool:
 
 
 def copy_version(
-    source: Remote, target: Remote, manifest: Manifest, *, workers: int, callback: Callback
+    source: Remote, target: Remote, manifest: Manifest, publisher: Publisher, *, callback: Callback
 ) -> Manifest:
     """Publish ``manifest``'s version in ``target`` with the bytes of ``source``."""
     progress = SharedProgress(callback)
@@ -42,10 +42,10 @@ def copy_version(
                                  "match its manifest; nothing was copied")  # fmt: skip
 
     def transfer() -> Manifest:
-        run_all(one, manifest.files, workers=workers)
+        run_all(one, manifest.files, workers=publisher.workers)
         return manifest
 
-    return publish(target, manifest.name, manifest.version, transfer)
+    return publish(target, manifest.name, manifest.version, publisher, transfer)
 
 
 def _stream(

@@ -7,7 +7,9 @@ config file > default. Each effective value remembers where it came from, so tha
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from .providers import PROVIDERS, storage_options_from_env
 DEFAULT_PREFIX = "assets"
 DEFAULT_WORKERS = 8
 DEFAULT_LOCK_STALL_SECONDS = 120.0
+DEFAULT_RESERVATION_TIMEOUT_SECONDS = 86400.0
 DEFAULT_URL_EXPIRES = 3600
 DEFAULT_RETRY_ATTEMPTS = 5
 DEFAULT_RETRY_DEADLINE_SECONDS = 60.0
@@ -33,6 +36,15 @@ def default_assets_dir(environ: Mapping[str, str]) -> str:
     """The user cache dir: ``$XDG_CACHE_HOME/assetstore`` or ``~/.cache/assetstore``."""
     base = environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
     return str(Path(base) / "assetstore")
+
+
+def default_pusher(_environ: Mapping[str, str]) -> str:
+    """``user@host`` of whoever pushes."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 def _positive_int(text: str) -> int:
@@ -108,6 +120,13 @@ FIELDS: tuple[_Field, ...] = (
     ),
     _Field("use_locks", "ASSETSTORE_USE_LOCKS", lambda _env: True, _boolean),
     _Field("table_prefix", "ASSETSTORE_CATALOG_TABLE_PREFIX", lambda _env: "assetstore_"),
+    _Field("pushed_by", "ASSETSTORE_PUSHED_BY", default_pusher),
+    _Field(
+        "reservation_timeout_seconds",
+        "ASSETSTORE_RESERVATION_TIMEOUT_SECONDS",
+        lambda _env: DEFAULT_RESERVATION_TIMEOUT_SECONDS,
+        _non_negative_float,
+    ),
     # backend behaviour (see docs/providers.md)
     _Field("auto_create_bucket", "ASSETSTORE_AUTO_CREATE_BUCKET", lambda _env: False, _boolean),
     _Field("url_expires", "ASSETSTORE_URL_EXPIRES", lambda _env: DEFAULT_URL_EXPIRES,
@@ -145,6 +164,8 @@ class Settings:
     lock_stall_seconds: float = DEFAULT_LOCK_STALL_SECONDS
     use_locks: bool = True
     table_prefix: str = "assetstore_"
+    pushed_by: str = "unknown"
+    reservation_timeout_seconds: float = DEFAULT_RESERVATION_TIMEOUT_SECONDS
     auto_create_bucket: bool = False
     url_expires: int = DEFAULT_URL_EXPIRES
     public_url_base: str | None = None
@@ -221,6 +242,8 @@ class Settings:
             lock_stall_seconds=values["lock_stall_seconds"],
             use_locks=values["use_locks"],
             table_prefix=values["table_prefix"],
+            pushed_by=values["pushed_by"],
+            reservation_timeout_seconds=values["reservation_timeout_seconds"],
             **{name: values[name] for name in _BACKEND_FIELDS},
             config_file=values["config_file"],
             store=values["store"],

@@ -23,7 +23,16 @@ from .errors import (
 from .hashing import Callback, NoProgress
 from .manifest import Manifest
 from .prune import PrunePlan, execute_prune, plan_prune
-from .push import PushPlan, execute_push, hash_sources, next_version, reusable, scan_source
+from .push import (
+    Publisher,
+    PushPlan,
+    execute_push,
+    hash_sources,
+    next_version,
+    reusable,
+    scan_source,
+)
+from .reservations import Reservation, why_reclaimable
 from .settings import Settings
 from .spec import Spec, Version, check_name, parse_spec, parse_target
 
@@ -33,6 +42,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("assetstore")
 _UNPINNED_PUSH_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Repair:
+    reservation: Reservation
+    reason: str | None  # why it may be reclaimed; None while its push may be alive
+    reclaimed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.reservation.to_dict(),
+            "reclaimable": self.reason,
+            "reclaimed": self.reclaimed,
+        }
 
 
 @dataclass(frozen=True)
@@ -298,18 +321,30 @@ class AssetStore:
         bump: str = "minor",
         metadata: Mapping[str, str] | None = None,
         callback: Callback | None = None,
+        reclaim_after: float | None = None,
     ) -> Manifest:
-        """Push a file or a directory tree as ``target`` (``name`` or ``name:X.Y``)."""
+        """Push a file or a directory tree as ``target`` (``name`` or ``name:X.Y``).
+
+        A reservation of the version left by a push that died is reclaimed when its
+        pusher is provably gone, or when it is older than ``reclaim_after`` seconds
+        (default: the reservation timeout setting)."""
         plan = self.plan_push(source, target, bump=bump, metadata=metadata)
-        manifest = self._push_plan(plan, bump, callback or NoProgress())
+        publisher = self._publisher(reclaim_after)
+        manifest = self._push_plan(plan, bump, publisher, callback or NoProgress())
         self._record(manifest)
         return manifest
 
-    def _push_plan(self, plan: PushPlan, bump: str, callback: Callback) -> Manifest:
-        workers = self.settings.workers
+    def _publisher(self, reclaim_after: float | None = None) -> Publisher:
+        s = self.settings
+        timeout = s.reservation_timeout_seconds if reclaim_after is None else reclaim_after
+        return Publisher(pushed_by=s.pushed_by, workers=s.workers, reclaim_after=timeout)
+
+    def _push_plan(
+        self, plan: PushPlan, bump: str, publisher: Publisher, callback: Callback
+    ) -> Manifest:
         for _ in range(_UNPINNED_PUSH_ATTEMPTS - 1):
             try:
-                return execute_push(self.remote, plan, workers=workers, callback=callback)
+                return execute_push(self.remote, plan, publisher, callback=callback)
             except VersionExistsError:
                 if plan.explicit:
                     raise
@@ -317,7 +352,7 @@ class AssetStore:
             version = next_version(self.remote.taken(plan.name), bump)
             log.info("%s was taken meanwhile; pushing %s:%s", plan.spec, plan.name, version)
             plan = dataclasses.replace(plan, version=version)
-        return execute_push(self.remote, plan, workers=workers, callback=callback)
+        return execute_push(self.remote, plan, publisher, callback=callback)
 
     def _record(self, manifest: Manifest) -> None:
         # The bucket is the source of truth: a committed push must not fail because the
@@ -344,13 +379,25 @@ class AssetStore:
             self.remote,
             target.remote,
             manifest,
-            workers=self.settings.workers,
+            target._publisher(),
             callback=callback or NoProgress(),
         )
         target._record(copied)
         return copied
 
     # -- maintenance ---------------------------------------------------------------
+    def repair(self, *, older_than: float | None = None, dry_run: bool = False) -> list[Repair]:
+        """Find reservations left by pushes that died and reclaim those whose pusher is
+        provably gone or that are older than ``older_than`` seconds (default: the
+        reservation timeout). Pushes under way are left alone."""
+        limit = self.settings.reservation_timeout_seconds if older_than is None else older_than
+        repairs = []
+        for held in self.remote.reservations():
+            reason = why_reclaimable(held, older_than=limit)
+            reclaimed = bool(reason) and not dry_run and self.remote.reclaim(held)
+            repairs.append(Repair(held, reason, reclaimed))
+        return repairs
+
     def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
         """Re-hash cached versions against their manifests (all cached, by default)."""
         targets = self._cached_targets(specs)
