@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import AssetNotFoundError
+from .errors import AssetNotFoundError, AssetStoreError, CacheError
 from .hashing import sha256_file
 from .manifest import Manifest, parse_manifest
 from .spec import Version
@@ -131,6 +131,20 @@ class Cache:
         return found
 
     # -- writes --------------------------------------------------------------------
+    @contextmanager
+    def writing(self, doing: str) -> Iterator[None]:
+        """Turn a failed write to the assets dir (read-only, full, not permitted) into a
+        CacheError that says what was being done where."""
+        try:
+            yield
+        except OSError as exc:
+            if isinstance(exc, AssetStoreError):
+                raise
+            where = exc.filename or self.root
+            raise CacheError(
+                f"{doing} in the assets dir failed: {exc.strerror or exc} ({where})"
+            ) from exc
+
     @contextmanager
     def staging(self) -> Iterator[Path]:
         """A fresh folder on the cache's filesystem, removed afterwards whatever happens."""

@@ -164,7 +164,7 @@ def push(
         plan = store.plan_push(path, target, bump=bump, metadata=metadata)
         lines = [
             f"would push {plan.spec}: {len(plan.files)} files, {human_size(plan.total_bytes)}; "
-            f"upload {human_size(plan.upload_bytes)}, copy {len(plan.reused)} unchanged files"
+            f"upload {human_size(plan.upload_bytes)}, copy {len(plan.reused)} unchanged file(s)"
         ]
         _emit(plan.to_dict(), as_json, lines)
         return
@@ -188,7 +188,8 @@ def _parse_meta(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @cli.command()
 @click.argument("spec")
-@click.option("--to", "to", type=click.Path(path_type=Path), help="Fill DIR as an assets dir.")
+@click.option("--to", "to", type=click.Path(path_type=Path), metavar="DIR",
+              help="Fill DIR as an assets dir (a deploy artifact).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Download again, replacing the cached copy.")
 @json_option
 @click.pass_context
@@ -488,6 +489,7 @@ def catalog_history(ctx: click.Context, name: str | None, as_json: bool) -> None
     lines = [
         f"{e.name}:{e.version}  {e.pushed_at.isoformat()}  {e.pushed_by}  "
         f"{human_size(e.total_size)}"
+        + (f"  [manifest gone since {e.missing_since:%Y-%m-%d}]" if e.missing_since else "")
         for e in entries
     ]
     _emit([e.to_dict() for e in entries], as_json, lines)
@@ -505,7 +507,8 @@ def _setup_logging(*, debug: bool, quiet: bool) -> None:
 
 class _ScrubbingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record).replace("WARNING", "warning"), _env_secrets())
+        record.levelname = record.levelname.lower()
+        return scrub(super().format(record), _env_secrets())
 
 
 def _env_secrets() -> list[str]:

@@ -261,7 +261,15 @@ _FSSPEC_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 # config-file option -> settings field
-SETTING_OPTIONS: dict[str, str] = {}
+SETTING_OPTIONS: dict[str, str] = {
+    "auto_create_bucket": "auto_create_bucket",
+    "presigned_expiry_secs": "url_expires",
+    "public_url_base": "public_url_base",
+    "retry_attempts": "retry_attempts",
+    "retry_deadline_secs": "retry_deadline_seconds",
+    "connect_timeout_secs": "connect_timeout_seconds",
+    "fixed_part_size_mib": "part_size_mib",
+}
 
 
 def file_layer(
@@ -300,6 +308,8 @@ def _add_object_store(layer: FileLayer, parsed: ConfigFile, name: str) -> None:
         layer.options.setdefault("config_kwargs", {})["s3"] = {"addressing_style": "path"}
     if backend.type == "s3" and options.get("kms_key_id"):
         options.setdefault("sse", "aws:kms")
+    if backend.type == "s3" and options.get("fixed_part_size_mib"):
+        layer.options["fixed_upload_size"] = True  # R2: every part the same size
     for key, value in options.items():
         _apply_option(layer, backend, key, value, f"{where}.{key}")
 

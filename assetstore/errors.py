@@ -67,6 +67,13 @@ class BackendError(AssetStoreError, OSError):
     exit_code = 7
 
 
+class CacheError(AssetStoreError, OSError):
+    """The local assets dir cannot be written: read-only, full, or not permitted
+    (exit code 8)."""
+
+    exit_code = 8
+
+
 class PushSourceError(InvalidSpecError):
     """The local path given to push cannot be pushed as it is (exit code 2)."""
 
@@ -80,4 +87,5 @@ EXIT_CODES: dict[int, str] = {
     5: "integrity failure: bytes do not match the manifest",
     6: "configuration error",
     7: "backend error: unreachable, permission denied, bucket missing",
+    8: "local cache error: the assets dir is read-only, full, or not permitted",
 }

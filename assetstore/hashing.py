@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
 CHUNK = 4 * 1024 * 1024
+T = TypeVar("T")
 
 
 class Callback(Protocol):
@@ -32,8 +34,12 @@ def digest(hasher: hashlib._Hash) -> str:
     return f"sha256:{hasher.hexdigest()}"
 
 
+class Writer(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
 def copy_hashing(
-    source: BinaryIO, target: BinaryIO, *, callback: Callback, chunk: int = CHUNK
+    source: BinaryIO, target: Writer, *, callback: Callback, chunk: int = CHUNK
 ) -> tuple[str, int]:
     """Copy ``source`` to ``target`` in bounded chunks; return its sha256 and size."""
     hasher = hashlib.sha256()
@@ -44,6 +50,37 @@ def copy_hashing(
         size += len(block)
         callback.relative_update(len(block))
     return digest(hasher), size
+
+
+class LocalFile:
+    """A local file being written by a download: a failed write (disk full, read-only)
+    is the assets dir's fault, not the backend's, and says so (CacheError, exit 8)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stream: BinaryIO | None = None
+
+    def __enter__(self) -> LocalFile:
+        self._stream = self._guard(lambda: self.path.open("wb"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            self._guard(stream.close)
+
+    def write(self, block: bytes) -> int:
+        assert self._stream is not None
+        stream = self._stream
+        return self._guard(lambda: stream.write(block))
+
+    def _guard(self, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except OSError as exc:
+            from .errors import CacheError
+
+            raise CacheError(f"writing {self.path} failed: {exc.strerror or exc}") from exc
 
 
 def sha256_file(path: Path, *, chunk: int = CHUNK) -> str:

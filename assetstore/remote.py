@@ -30,7 +30,7 @@ from .errors import (
     ReservedError,
     VersionExistsError,
 )
-from .hashing import CHUNK, Callback, copy_hashing
+from .hashing import CHUNK, Callback, LocalFile, copy_hashing
 from .manifest import Manifest, parse_manifest
 from .providers import PROVIDERS, bucket_exists, create_bucket, plain_url, signed_url
 from .redact import MASK, scrub
@@ -162,7 +162,7 @@ class Remote:
             # Ranged reads of CHUNK bytes, no read-ahead cache: one chunk in memory.
             with (
                 self.fs.open(path, "rb", block_size=CHUNK, cache_type="none") as src,
-                target.open("wb") as dst,
+                LocalFile(target) as dst,
             ):
                 return copy_hashing(src, dst, callback=callback)
 

@@ -193,7 +193,8 @@ class Settings:
         unknown = set(given) - {f.name for f in FIELDS} - {"storage_options", "config", "store"}
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-        layer = file_layer(env, config=given.pop("config", None), store=given.pop("store", None))
+        config, store = given.pop("config", None), given.pop("store", None)
+        layer = file_layer(env, config=config, store=store)
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for spec in FIELDS:
@@ -205,6 +206,12 @@ class Settings:
             options = {**options, **given["storage_options"]}
         sources.update(option_sources)
         values["config_file"], values["store"] = layer.path, layer.store
+        sources["config_file"] = (
+            override_source if config else "env ASSETSTORE_CONFIG"
+            if env.get("ASSETSTORE_CONFIG") else "found in the working directory"
+            if layer.path else "default"
+        )  # fmt: skip
+        sources["store"] = override_source if store else "default"
         return cls._validated(values, options, sources)
 
     @classmethod
@@ -215,7 +222,8 @@ class Settings:
         if provider is not None and provider not in PROVIDERS:
             choices = ", ".join(sorted(PROVIDERS))
             raise ConfigError(
-                f"ASSETSTORE_STORAGE_PROVIDER={provider!r} is not a provider; choose one of "
+                f"storage provider {provider!r} ({sources['provider']}) is not a provider; "
+                "choose one of "
                 f"{choices}, or leave it unset to serve a pre-downloaded assets dir"
             )
         if provider is not None and not values["bucket"]:
@@ -228,7 +236,7 @@ class Settings:
             try:
                 check_relpath(prefix, what="storage prefix")
             except InvalidSpecError as exc:
-                raise ConfigError(f"ASSETSTORE_STORAGE_PREFIX: {exc}") from None
+                raise ConfigError(f"storage prefix ({sources['prefix']}): {exc}") from None
         bucket = values["bucket"]
         if provider == "local" and bucket:
             bucket = str(Path(bucket).expanduser().absolute())
@@ -265,11 +273,13 @@ class Settings:
             value = getattr(self, spec.name)
             shown = redact_url(value) if spec.name == "catalog_url" else value
             rows.append((spec.name, _show(shown), self.sources.get(spec.name, "default")))
-        rows.append(("config_file", _show(self.config_file), "env ASSETSTORE_CONFIG or flag"))
-        rows.append(("store", _show(self.store), "flag --store" if self.store else "default"))
+        for key in ("config_file", "store"):
+            rows.append((key, _show(getattr(self, key)), self.sources.get(key, "default")))
         for key in sorted(self.storage_options):
             shown = redact_value(key, self.storage_options[key])
-            rows.append((f"storage.{key}", _show(shown), self.sources.get(f"storage.{key}", "")))
+            rows.append(
+                (f"storage.{key}", _show(shown), self.sources.get(f"storage.{key}", "derived"))
+            )
         return rows
 
 

@@ -18,6 +18,7 @@ from .errors import (
     BackendError,
     ConfigError,
     IntegrityError,
+    InvalidSpecError,
     VersionExistsError,
 )
 from .hashing import Callback, NoProgress
@@ -197,7 +198,10 @@ class AssetStore:
     def _download(self, name: str, version: Version, force: bool, callback: Callback) -> Manifest:
         from .pull import fetch_version
 
-        with self.cache.locked(name, version) as heartbeat:
+        with (
+            self.cache.writing(f"downloading {name}:{version}"),
+            self.cache.locked(name, version) as heartbeat,
+        ):
             if not force and self.cache.has(name, version):
                 return self.cache.manifest(name, version)
             manifest = self._remote_manifest(name, version)
@@ -272,7 +276,7 @@ class AssetStore:
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
         manifest = self.info(parsed)
         if parsed.sub_path is None and manifest.kind == "dir":
-            raise AssetNotFoundError(
+            raise InvalidSpecError(
                 f"{manifest.spec} is a directory: name one file, as {manifest.spec}[path]"
             )
         relpath = parsed.sub_path or manifest.files[0].path
@@ -425,7 +429,8 @@ class AssetStore:
 
     def prune(self, plan: PrunePlan) -> PrunePlan:
         """Carry out ``plan``; returns what was really removed (busy versions stay)."""
-        return execute_prune(self.cache, plan)
+        with self.cache.writing("pruning"):
+            return execute_prune(self.cache, plan)
 
     def sync_catalog(self, *, forget_missing: bool = False) -> SyncReport:
         """Reconcile the catalog's rows for this backend with the bucket's manifests:

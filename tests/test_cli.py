@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -236,3 +236,43 @@ def test_progress_bars_only_on_a_terminal_and_never_with_quiet(
                            env={**os.environ, **local_env}, capture_output=True, text=True,
                            check=False)  # fmt: skip
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+@pytest.fixture
+def read_only_copy(local_env: dict[str, str], tmp_path: Path) -> Iterator[Path]:
+    """A read-only copy of the assets dir: a read-only tmpfs as root, else chmod."""
+    import shutil
+
+    target = tmp_path / "ro"
+    target.mkdir()
+    source = Path(local_env["ASSETSTORE_ASSETS_DIR"])
+    if os.geteuid() != 0:
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        for path in [target, *target.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+        yield target
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(target)],
+                      capture_output=True, check=False).returncode:  # fmt: skip
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(target)], check=True)
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
+
+
+def test_writes_to_a_read_only_assets_dir_exit_8(
+    cli: Cli, local_env: dict[str, str], make_tree: Tree, request: pytest.FixtureRequest
+) -> None:
+    for n in range(2):
+        cli("push", str(make_tree({"a": str(n).encode()})), "m")
+        cli("pull", f"m:0.{n}")
+    read_only = request.getfixturevalue("read_only_copy")
+    code, out, err = cli("--assets-dir", str(read_only), "prune")
+    assert (code, out) == (8, "") and "assets dir" in err and len(err.splitlines()) == 1
+    code, out, err = cli("--assets-dir", str(read_only), "pull", "--force", "m:0.1")
+    assert (code, out) == (8, "")
+    assert "Read-only file system" in err or "ermission" in err
+    assert cli("--assets-dir", str(read_only), "pull", "m:0.1")[0] == 0  # reading still works

@@ -204,3 +204,31 @@ def test_copy_refuses_tampered_source_bytes(
         store.copy_to(memory, "m:0.0")
     assert memory.remote.versions("m") == [] and memory.remote.taken("m") == []
     assert Version(0, 0) not in memory.remote.versions("m")
+
+
+def test_common_backend_options_reach_the_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+storage:
+  backends:
+    r2:
+      type: s3
+      bucket: models
+      endpoint_url: https://acct.r2.cloudflarestorage.com
+      region: auto
+      fixed_part_size_mib: 16
+      auto_create_bucket: true
+      presigned_expiry_secs: 600
+      public_url_base: https://cdn.example.com/assets
+      retry_attempts: 3
+      retry_deadline_secs: 20
+      connect_timeout_secs: 2
+  stores:
+    assets: {backend: r2}
+""")  # fmt: skip
+    settings = load(path)
+    assert settings.part_size_mib == 16 and settings.storage_options["fixed_upload_size"] is True
+    assert settings.auto_create_bucket is True and settings.url_expires == 600
+    assert settings.public_url_base == "https://cdn.example.com/assets"
+    assert (settings.retry_attempts, settings.retry_deadline_seconds) == (3, 20)
+    assert settings.connect_timeout_seconds == 2
+    assert settings.sources["url_expires"].endswith("storage.backends.r2.presigned_expiry_secs")
