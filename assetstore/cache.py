@@ -183,6 +183,30 @@ class Cache:
         os.rename(folder, doomed)
         shutil.rmtree(doomed.parent, ignore_errors=True)
 
+    @contextmanager
+    def partial(self, sha256: str) -> Iterator[Path | None]:
+        """The resumable download file of the content ``sha256``, held for this process
+        alone; None when another process holds it or locks are off (then the caller
+        downloads into staging, without resume — only duplicate work is lost)."""
+        if not self.use_locks:
+            yield None
+            return
+        import filelock
+
+        folder = self.state / "partial"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = sha256.removeprefix("sha256:")
+        lock = filelock.FileLock(str(folder / f"{name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            yield None
+            return
+        try:
+            yield folder / name
+        finally:
+            lock.release()
+
     # -- locks ---------------------------------------------------------------------
     @contextmanager
     def locked(self, name: str, version: Version) -> Iterator[Heartbeat]:

@@ -39,11 +39,17 @@ class Writer(Protocol):
 
 
 def copy_hashing(
-    source: BinaryIO, target: Writer, *, callback: Callback, chunk: int = CHUNK
+    source: BinaryIO,
+    target: Writer,
+    *,
+    callback: Callback,
+    chunk: int = CHUNK,
+    prefix: tuple[hashlib._Hash, int] | None = None,
 ) -> tuple[str, int]:
-    """Copy ``source`` to ``target`` in bounded chunks; return its sha256 and size."""
-    hasher = hashlib.sha256()
-    size = 0
+    """Copy ``source`` to ``target`` in bounded chunks; return the sha256 and size of
+    everything ``target`` holds: ``prefix`` (a hasher and a size) when it already held
+    bytes, plus what this call copied."""
+    hasher, size = prefix or (hashlib.sha256(), 0)
     while block := source.read(chunk):
         hasher.update(block)
         target.write(block)
@@ -52,16 +58,31 @@ def copy_hashing(
     return digest(hasher), size
 
 
+def hash_prefix(path: Path, *, chunk: int = CHUNK) -> tuple[hashlib._Hash, int]:
+    """A sha256 hasher fed with what ``path`` holds already, and its size (0 if none)."""
+    hasher = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as stream:
+            while block := stream.read(chunk):
+                hasher.update(block)
+                size += len(block)
+    except FileNotFoundError:
+        pass
+    return hasher, size
+
+
 class LocalFile:
     """A local file being written by a download: a failed write (disk full, read-only)
-    is the assets dir's fault, not the backend's, and says so (CacheError, exit 8)."""
+    is the assets dir's fault, not the backend's, and says so (CacheError, exit 8).
+    Opened for appending, so a download can resume where an earlier attempt stopped."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._stream: BinaryIO | None = None
 
     def __enter__(self) -> LocalFile:
-        self._stream = self._guard(lambda: self.path.open("wb"))
+        self._stream = self._guard(lambda: self.path.open("ab"))
         return self
 
     def __exit__(self, *exc: object) -> None:

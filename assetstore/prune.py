@@ -15,6 +15,7 @@ from .spec import Version
 
 log = logging.getLogger("assetstore")
 _STAGING_GRACE_SECONDS = 600
+_PARTIAL_TTL = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,17 @@ def _leftovers(cache: Cache) -> list[Path]:
     trash = cache.state / "trash"
     if trash.is_dir():
         found += list(trash.iterdir())
+    partial = cache.state / "partial"
+    if partial.is_dir():  # resumable downloads nobody came back for
+        found += [p for p in partial.iterdir() if p.suffix != ".lock" and _idle(p) > _PARTIAL_TTL]
     return sorted(found)
+
+
+def _idle(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _abandoned(staging: Path) -> bool:
@@ -101,5 +112,8 @@ def execute_prune(cache: Cache, plan: PrunePlan) -> PrunePlan:
         finally:
             lock.release()  # type: ignore[attr-defined]
     for path in plan.leftovers:
-        shutil.rmtree(path, ignore_errors=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return PrunePlan(tuple(removed), plan.leftovers)

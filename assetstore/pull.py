@@ -12,6 +12,10 @@ from .manifest import FileEntry, Manifest
 from .remote import Remote
 from .transfer import SharedProgress, run_all
 
+# Files this large download into .assetstore/partial/<sha256>, which outlives a killed
+# pull, so the next pull fetches only the bytes still missing (a ranged read).
+RESUMABLE_SIZE = 16 * 1024 * 1024
+
 
 def fetch_version(
     remote: Remote,
@@ -36,14 +40,38 @@ def fetch_version(
             target = root / entry.path
             target.parent.mkdir(parents=True, exist_ok=True)
             source = remote.data_path(manifest.name, manifest.version, entry.path)
-            sha256, size = remote.download(source, target, callback=progress)
-            if (sha256, size) != (entry.sha256, entry.size):
-                raise IntegrityError(
-                    f"{manifest.spec}: {entry.path} does not match its manifest "
-                    f"(got {size} bytes, {sha256}; expected {entry.size} bytes, {entry.sha256})",
-                    name=manifest.name,
-                    version=str(manifest.version),
-                )
+            if entry.size < RESUMABLE_SIZE:
+                _download(remote, source, target, entry, manifest, progress)
+                return
+            with cache.partial(entry.sha256) as partial:
+                _download(remote, source, partial or target, entry, manifest, progress)
+                if partial is not None:
+                    partial.rename(target)
 
         run_all(fetch, manifest.files, workers=workers)
         return cache.install(root, manifest, replace=replace)
+
+
+def _download(
+    remote: Remote,
+    source: str,
+    target: Path,
+    entry: FileEntry,
+    manifest: Manifest,
+    progress: Callback,
+) -> None:
+    held = target.stat().st_size if target.exists() else 0
+    if held > entry.size:
+        target.unlink()
+    sha256, size = remote.download(source, target, callback=progress)
+    if (sha256, size) != (entry.sha256, entry.size):
+        target.unlink(missing_ok=True)  # never resume from bytes that do not match
+        if 0 < held <= entry.size:  # the kept bytes were bad: once more, from scratch
+            _download(remote, source, target, entry, manifest, progress)
+            return
+        raise IntegrityError(
+            f"{manifest.spec}: {entry.path} does not match its manifest "
+            f"(got {size} bytes, {sha256}; expected {entry.size} bytes, {entry.sha256})",
+            name=manifest.name,
+            version=str(manifest.version),
+        )

@@ -30,7 +30,7 @@ from .errors import (
     ReservedError,
     VersionExistsError,
 )
-from .hashing import CHUNK, Callback, LocalFile, copy_hashing
+from .hashing import CHUNK, Callback, LocalFile, copy_hashing, hash_prefix
 from .manifest import Manifest, parse_manifest
 from .providers import PROVIDERS, bucket_exists, create_bucket, plain_url, signed_url
 from .redact import MASK, scrub
@@ -156,15 +156,22 @@ class Remote:
                 yield self.manifest(name, version)
 
     def download(self, path: str, target: Path, *, callback: Callback) -> tuple[str, int]:
-        """Stream ``path`` into the local file ``target``; return (sha256, size)."""
+        """Stream ``path`` into the local file ``target``; return the (sha256, size) of
+        the whole file. Bytes ``target`` already holds — from an attempt a fault cut
+        short, or a pull that was killed — are kept and only the rest is fetched: a
+        ranged read from where they end. The final sha256 covers every byte."""
 
         def attempt() -> tuple[str, int]:
+            prefix = hash_prefix(target)
+            if prefix[1]:
+                log.info("resuming %s at byte %d", self.key_of(path), prefix[1])
             # Ranged reads of CHUNK bytes, no read-ahead cache: one chunk in memory.
             with (
                 self.fs.open(path, "rb", block_size=CHUNK, cache_type="none") as src,
                 LocalFile(target) as dst,
             ):
-                return copy_hashing(src, dst, callback=callback)
+                src.seek(prefix[1])
+                return copy_hashing(src, dst, callback=callback, prefix=prefix)
 
         with self.errors("downloading", path=path, not_found=True):
             return self._call(attempt)

@@ -19,6 +19,7 @@ from assetstore import (
     AssetNotFoundError,
     BackendError,
     IntegrityError,
+    InvalidSpecError,
     Version,
     VersionExistsError,
 )
@@ -135,7 +136,7 @@ def test_presigned_urls_serve_the_bytes(backend: Backend, make_tree: Tree) -> No
         return
     assert fetch(store.url("models/bert[vocab/en.txt]", expires=600)) == b"hello"
     assert fetch(store.url("models/clf")) == b"weights"
-    with pytest.raises(AssetNotFoundError, match="is a directory"):
+    with pytest.raises(InvalidSpecError, match="is a directory"):
         store.url("models/bert")
     with pytest.raises(AssetNotFoundError, match="folder, not a file"):
         store.url("models/bert[vocab]")
