@@ -63,7 +63,7 @@ def _download(
     held = target.stat().st_size if target.exists() else 0
     if held > entry.size:
         target.unlink()
-    sha256, size = remote.download(source, target, callback=progress)
+    sha256, size = remote.download(source, target, callback=progress, size=entry.size)
     if (sha256, size) != (entry.sha256, entry.size):
         target.unlink(missing_ok=True)  # never resume from bytes that do not match
         if 0 < held <= entry.size:  # the kept bytes were bad: once more, from scratch

@@ -10,6 +10,7 @@ Layout under ``{bucket}/{prefix}``::
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -155,14 +156,23 @@ class Remote:
             for version in self.versions(name):
                 yield self.manifest(name, version)
 
-    def download(self, path: str, target: Path, *, callback: Callback) -> tuple[str, int]:
+    def download(
+        self, path: str, target: Path, *, callback: Callback, size: int | None = None
+    ) -> tuple[str, int]:
         """Stream ``path`` into the local file ``target``; return the (sha256, size) of
         the whole file. Bytes ``target`` already holds — from an attempt a fault cut
         short, or a pull that was killed — are kept and only the rest is fetched: a
-        ranged read from where they end. The final sha256 covers every byte."""
+        ranged read from where they end. The final sha256 covers every byte.
+
+        A file the manifest says is small (``size`` ≤ one chunk) is fetched with one
+        GET: opening it as a stream would first ask the backend for its size."""
 
         def attempt() -> tuple[str, int]:
             prefix = hash_prefix(target)
+            if size is not None and size <= CHUNK and not prefix[1]:
+                data = self.fs.cat_file(path)
+                with LocalFile(target) as dst:
+                    return copy_hashing(io.BytesIO(data), dst, callback=callback)
             if prefix[1]:
                 log.info("resuming %s at byte %d", self.key_of(path), prefix[1])
             # Ranged reads of CHUNK bytes, no read-ahead cache: one chunk in memory.
