@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +31,8 @@ from .spec import Version
 
 log = logging.getLogger("assetstore")
 STATE = ".assetstore"
-_VERSION_DIR = re.compile(r"\d+\.\d+")
+# Canonical, ASCII: neither "01.2" nor "1.2" in other digits is a version folder.
+_VERSION_DIR = re.compile(r"(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)")
 
 
 class Heartbeat:
@@ -110,8 +112,29 @@ class Cache:
         return parse_manifest(data, name=name, version=version)
 
     def problems(self, manifest: Manifest) -> list[str]:
-        """What differs between the cached copy and its manifest (empty when intact)."""
+        """What differs between the cached copy and its manifest (empty when intact).
+
+        A prune or ``pull --force`` may swap the folder out (one rename) while it is
+        being read: that is no corruption. The folder read is then checked again if a
+        new copy took its place, and ``AssetNotFoundError`` says so if none did."""
         root = self.version_dir(manifest.name, manifest.version)
+        before = _identity(root)
+        try:
+            found: list[str] | None = self._differences(manifest, root)
+        except (FileNotFoundError, NotADirectoryError):
+            found = None  # a file went between looking and reading it
+        if found is not None and (not found or (before is not None and _identity(root) == before)):
+            return found  # intact, or the same folder throughout: what it holds is wrong
+        if not self.has(manifest.name, manifest.version):
+            raise AssetNotFoundError(
+                f"{manifest.spec} was removed from the assets dir {self.root} while it was "
+                "being verified (by a concurrent prune or pull --force)",
+                name=manifest.name,
+                version=str(manifest.version),
+            )
+        return self._differences(manifest, root)
+
+    def _differences(self, manifest: Manifest, root: Path) -> list[str]:
         found = []
         for entry in manifest.files:
             path = root / entry.path
@@ -131,6 +154,18 @@ class Cache:
         return found
 
     # -- writes --------------------------------------------------------------------
+    def inside(self, path: Path) -> Path:
+        """``path``, once sure that no symlink leads it out of the assets dir: one
+        planted there would make a pull write, or a prune delete, somewhere else."""
+        root = self.root.resolve()
+        real = path.resolve()
+        if real != root and root not in real.parents:
+            raise CacheError(
+                f"refusing to write or remove {path}: a symlink in the assets dir leads it "
+                f"out, to {real}"
+            )
+        return path
+
     @contextmanager
     def writing(self, doing: str) -> Iterator[None]:
         """Turn a failed write to the assets dir (read-only, full, not permitted) into a
@@ -148,7 +183,7 @@ class Cache:
     @contextmanager
     def staging(self) -> Iterator[Path]:
         """A fresh folder on the cache's filesystem, removed afterwards whatever happens."""
-        parent = self.state / "staging"
+        parent = self.inside(self.state / "staging")
         parent.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(dir=parent, prefix=f"{os.getpid()}-"))
         try:
@@ -158,8 +193,9 @@ class Cache:
 
     def install(self, staged: Path, manifest: Manifest, *, replace: bool = False) -> Path:
         """Move a staged, verified version into place, atomically."""
-        target = self.version_dir(manifest.name, manifest.version)
-        atomic_write(self.manifest_file(manifest.name, manifest.version), manifest.to_json())
+        target = self.inside(self.version_dir(manifest.name, manifest.version))
+        copy = self.inside(self.manifest_file(manifest.name, manifest.version))
+        atomic_write(copy, manifest.to_json())
         target.parent.mkdir(parents=True, exist_ok=True)
         if replace and target.exists():
             self._discard(target)
@@ -172,16 +208,18 @@ class Cache:
         return target
 
     def remove(self, name: str, version: Version) -> None:
-        self._discard(self.version_dir(name, version))
+        self._discard(self.inside(self.version_dir(name, version)))
         self.manifest_file(name, version).unlink(missing_ok=True)
 
     def _discard(self, folder: Path) -> None:
         """Make ``folder`` disappear at once (a rename), then delete it at leisure."""
-        trash = self.state / "trash"
+        trash = self.inside(self.state / "trash")
         trash.mkdir(parents=True, exist_ok=True)
-        doomed = Path(tempfile.mkdtemp(dir=trash)) / "version"
+        # Straight to a unique name: a folder made in the trash first would be deleted
+        # by a concurrent prune (which empties the trash) before the rename into it.
+        doomed = trash / f"{os.getpid()}-{uuid.uuid4().hex}"
         os.rename(folder, doomed)
-        shutil.rmtree(doomed.parent, ignore_errors=True)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     @contextmanager
     def partial(self, sha256: str) -> Iterator[Path | None]:
@@ -193,7 +231,7 @@ class Cache:
             return
         import filelock
 
-        folder = self.state / "partial"
+        folder = self.inside(self.state / "partial")
         folder.mkdir(parents=True, exist_ok=True)
         name = sha256.removeprefix("sha256:")
         lock = filelock.FileLock(str(folder / f"{name}.lock"))
@@ -221,7 +259,7 @@ class Cache:
             return
         import filelock
 
-        path = self.lock_file(name, version)
+        path = self.inside(self.lock_file(name, version))
         path.parent.mkdir(parents=True, exist_ok=True)
         beat = path.with_suffix(".progress")
         lock = filelock.FileLock(str(path))
@@ -260,7 +298,7 @@ class Cache:
             return _NoLock()
         import filelock
 
-        path = self.lock_file(name, version)
+        path = self.inside(self.lock_file(name, version))
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(path))
         try:
@@ -273,6 +311,15 @@ class Cache:
 class _NoLock:
     def release(self) -> None:
         pass
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which folder is at ``path`` now: a rename in or out changes this."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_ctime_ns)
 
 
 def _mtime(path: Path) -> float | None:

@@ -45,12 +45,16 @@ def copy_hashing(
     callback: Callback,
     chunk: int = CHUNK,
     prefix: tuple[hashlib._Hash, int] | None = None,
+    limit: int | None = None,
 ) -> tuple[str, int]:
     """Copy ``source`` to ``target`` in bounded chunks; return the sha256 and size of
     everything ``target`` holds: ``prefix`` (a hasher and a size) when it already held
-    bytes, plus what this call copied."""
+    bytes, plus what this call copied. With ``limit``, stop once ``target`` holds that
+    many bytes, whatever ``source`` has left (a source larger than it should be)."""
     hasher, size = prefix or (hashlib.sha256(), 0)
-    while block := source.read(chunk):
+    while (limit is None or size < limit) and (
+        block := source.read(chunk if limit is None else min(chunk, limit - size))
+    ):
         hasher.update(block)
         target.write(block)
         size += len(block)

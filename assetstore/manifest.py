@@ -101,7 +101,10 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
     if not isinstance(files, list) or len(files) > MAX_FILES:
         raise ValueError(f"'files' must be a list of at most {MAX_FILES} entries")
     entries = tuple(_entry(item) for item in files)
-    empty_dirs = tuple(check_relpath(str(d), what="folder") for d in raw.get("empty_dirs", []))
+    dirs = raw.get("empty_dirs", [])
+    if not isinstance(dirs, list) or len(dirs) > MAX_FILES:
+        raise ValueError(f"'empty_dirs' must be a list of at most {MAX_FILES} entries")
+    empty_dirs = tuple(check_relpath(_text(d, "an empty dir"), what="folder") for d in dirs)
     kind = raw["kind"]
     _check_layout(kind, entries, empty_dirs)
     metadata = raw.get("metadata", {})
@@ -119,8 +122,16 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
     )
 
 
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, not {type(value).__name__}")
+    return value
+
+
 def _entry(item: dict[str, Any]) -> FileEntry:
-    path = check_relpath(str(item["path"]), what="file path")
+    if not isinstance(item, dict):
+        raise ValueError(f"a file entry must be an object, not {type(item).__name__}")
+    path = check_relpath(_text(item["path"], "a file path"), what="file path")
     size = item["size"]
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ValueError(f"size of {path!r} must be a non-negative integer")

@@ -48,8 +48,11 @@ log = logging.getLogger("assetstore")
 T = TypeVar("T")
 MANIFESTS = ".manifests"
 DEFAULT_PART_SIZE = 8 * 2**20
-_MANIFEST_FILE = re.compile(r"(\d+\.\d+)\.json")
-_RESERVED_FILE = re.compile(r"(\d+\.\d+)\.reserved")
+# Only a version's canonical form names it: a stray "01.2.json" is not a version (and
+# must not make every listing of its name fail).
+_VERSION_TEXT = r"((?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*))"  # ASCII digits only
+_MANIFEST_FILE = re.compile(_VERSION_TEXT + r"\.json")
+_RESERVED_FILE = re.compile(_VERSION_TEXT + r"\.reserved")
 
 
 class Remote:
@@ -167,10 +170,17 @@ class Remote:
         A file the manifest says is small (``size`` ≤ one chunk) is fetched with one
         GET: opening it as a stream would first ask the backend for its size."""
 
+        # Never read more than one byte past the manifest's size: an object larger than
+        # that (a lying or hostile bucket) fails verification without filling the disk,
+        # or memory.
+        limit = None if size is None else size + 1
+
         def attempt() -> tuple[str, int]:
             prefix = hash_prefix(target)
-            if size is not None and size <= CHUNK and not prefix[1]:
-                data = self.fs.cat_file(path)
+            data = None
+            if size is not None and 0 < size <= CHUNK and not prefix[1]:
+                data = self._head_bytes(path, limit)
+            if data is not None:
                 with LocalFile(target) as dst:
                     return copy_hashing(io.BytesIO(data), dst, callback=callback)
             if prefix[1]:
@@ -181,10 +191,20 @@ class Remote:
                 LocalFile(target) as dst,
             ):
                 src.seek(prefix[1])
-                return copy_hashing(src, dst, callback=callback, prefix=prefix)
+                return copy_hashing(src, dst, callback=callback, prefix=prefix, limit=limit)
 
         with self.errors("downloading", path=path, not_found=True):
             return self._call(attempt)
+
+    def _head_bytes(self, path: str, count: int | None) -> bytes | None:
+        """The first ``count`` bytes of ``path``, in one GET; None when the object is
+        empty (object stores answer 416 to any range of it: then stream it)."""
+        try:
+            return bytes(self.fs.cat_file(path, start=0, end=count))
+        except Exception as exc:  # the SDKs' own types: OSError, HttpError, HttpResponseError
+            if any(http_status(e) == 416 or error_code(e) == "InvalidRange" for e in _causes(exc)):
+                return None
+            raise
 
     def sign(self, path: str, expires: int) -> str:
         """A URL for the file ``path``: under the public base (a CDN) when one is set,
@@ -285,17 +305,24 @@ class Remote:
         owner = owner_record(pushed_by, uuid.uuid4().hex)
         body = json.dumps(owner, sort_keys=True).encode()
         self.require_bucket(create=True)
-        with self.errors(f"reserving {name}:{version} at", path=reservation):
-            try:
-                self._call(self._create_once, reservation, body)
-            except FileExistsError:
-                raise ReservedError(
-                    f"{name}:{version} is being pushed by another process, or a push of it "
-                    f"was interrupted (reservation {reservation})",
-                    name=name,
-                    version=str(version),
-                ) from None
-        if self._exists(self.manifest_path(name, version)):
+        try:
+            with self.errors(f"reserving {name}:{version} at", path=reservation):
+                try:
+                    self._call(self._create_once, reservation, body)
+                except FileExistsError:
+                    raise ReservedError(
+                        f"{name}:{version} is being pushed by another process, or a push of "
+                        f"it was interrupted (reservation {reservation})",
+                        name=name,
+                        version=str(version),
+                    ) from None
+            committed = self._exists(self.manifest_path(name, version))
+        except BackendError:
+            # The write may have landed with its answer lost, or the check after it
+            # failed: withdraw what is ours, so no reservation outlives this failed push.
+            self._withdraw(name, version, body)
+            raise
+        if committed:
             self.release(name, version)
             raise VersionExistsError(
                 f"{name}:{version} already exists; versions are immutable",
@@ -303,6 +330,15 @@ class Remote:
                 version=str(version),
             )
         return body
+
+    def _withdraw(self, name: str, version: Version, body: bytes) -> None:
+        """Best effort: delete the reservation of ``name:version`` if it is ``body``."""
+        try:
+            held = self.reservation(name, version)
+            if held is not None and held.body == body:
+                self.release(name, version)
+        except AssetStoreError as exc:
+            log.warning("%s:%s: could not withdraw its reservation: %s", name, version, exc)
 
     def reservation(self, name: str, version: Version) -> Reservation | None:
         path = self.reservation_path(name, version)
@@ -399,12 +435,22 @@ class Remote:
             self._call(self.fs.copy, source, target)
 
     def discard(self, name: str, version: Version) -> None:
-        """Remove a failed push's data; best effort, the reservation goes last."""
+        """Remove a failed push's data, then its reservation — only once the data is
+        gone: when removing it fails, both stay, so ``repair`` finds and finishes it
+        (a released number with stale files under it would mix them into the next push
+        of that version)."""
+        path = self.data_path(name, version)
+        with self.errors("removing the files of a failed push at", path=path):
+            self._call(self._remove_tree, path)
+        self.release(name, version)
+
+    def _remove_tree(self, path: str) -> None:
         try:
-            if self._exists(self.data_path(name, version)):
-                self.fs.rm(self.data_path(name, version), recursive=True)
-        finally:
-            self.release(name, version)
+            self.fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            pass  # nothing was written, or an earlier attempt removed it all
+        if self.fs.find(path):  # s3fs's bulk delete does not raise for keys it kept
+            raise OSError(f"objects remain under {path} after deleting them")
 
     # -- plumbing ------------------------------------------------------------------
     def _create(self, path: str, data: bytes) -> None:
