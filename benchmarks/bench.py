@@ -1,0 +1,82 @@
+"""Side-by-side timing: every tool of a comparison runs once per round, in an order
+rotated each round, so drift on this noisy machine hits all of them alike. Ratios are
+taken within a round, then their median is reported."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+
+from .measure import Sample, Step, StepFailed, run, summary
+
+
+@dataclass
+class Case:
+    """One tool in one comparison: ``before(i)`` (untimed) returns the step of run ``i``;
+    ``after(i, sample)`` (untimed) verifies and cleans up."""
+
+    tool: str
+    before: Callable[[int], Step]
+    after: Callable[[int, Sample], None] = lambda _i, _s: None
+    runs: int | None = None  # cap for a slow peer (documented in the report)
+    samples: dict[int, Sample] = field(default_factory=dict)
+    error: str | None = None  # the last failure; a second one drops the tool
+    failures: int = 0
+
+
+def side_by_side(cases: list[Case], *, runs: int, warmup: int, logs: Path) -> None:
+    """Warm-up rounds (not kept), then ``runs`` timed rounds. A capped case runs in
+    the first ``runs`` timed rounds only, without a warm-up of its own."""
+    for round_no in range(warmup + runs):
+        timed = round_no - warmup
+        turn = round_no % len(cases)
+        for case in cases[turn:] + cases[:turn]:
+            if case.failures >= 2 or (case.runs is not None and not 0 <= timed < case.runs):
+                continue
+            try:
+                step = case.before(round_no)
+                os.sync()  # dirty pages of the previous step must not bill this one
+                sample = run(step, logs / f"{case.tool}.log")
+                case.after(round_no, sample)
+            except StepFailed as exc:
+                print(f"  {case.tool} round {round_no} failed: {exc}", flush=True)
+                case.error = str(exc).splitlines()[-1][:300]
+                case.failures += 1
+                continue
+            print(f"  {case.tool} round {round_no}: {sample.seconds:.2f} s, "
+                  f"{sample.max_rss_mib:.0f} MiB", flush=True)
+            if timed >= 0:
+                case.samples[timed] = sample
+
+
+def row(case: Case, cases: list[Case], subject: str = "assetstore") -> dict[str, object]:
+    """The report row of ``case``: time and RSS summaries, and for the subject tool its
+    per-round time ratio to every other tool of the comparison."""
+    samples = list(case.samples.values()) or [Sample(float("nan"), float("nan"), None, {})]
+    data: dict[str, object] = {
+        "error": case.error,
+        "failures": case.failures,
+        "tool": case.tool,
+        "seconds": summary([s.seconds for s in samples]),
+        "rss_mib": summary([s.max_rss_mib for s in samples]),
+        "runs": len(case.samples),
+    }
+    inner = [s.inner_seconds for s in samples if s.inner_seconds is not None]
+    if inner:
+        data["inner_seconds"] = summary(inner)
+    if case.tool == subject:
+        data["ratios"] = {
+            other.tool: ratio(case, other) for other in cases if other.tool != subject
+        }
+    return data
+
+
+def ratio(case: Case, other: Case) -> float | None:
+    """Median over rounds both ran of time(case) / time(other); below 1 is faster."""
+    shared = sorted(set(case.samples) & set(other.samples))
+    if not shared:
+        return None
+    return median(case.samples[i].seconds / other.samples[i].seconds for i in shared)

@@ -1,0 +1,88 @@
+"""Generated workloads (never committed): deterministic pseudo-random bytes, so that no
+file compresses or deduplicates, written under the run's scratch folder."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+KIB, MIB, GIB = 1024, 1024**2, 1024**3
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each workload is; ``quick`` is the CI smoke version."""
+
+    w1_bytes: int = GIB
+    w2_files: int = 10_000
+    w2_file_bytes: int = 4 * KIB
+    w3_files: int = 1_000
+    w3_file_bytes: int = 100 * KIB
+    w3_changed: int = 10
+
+
+QUICK = Sizes(w1_bytes=8 * MIB, w2_files=40, w3_files=20, w3_changed=2)
+
+
+def _random_bytes(rng: random.Random, size: int) -> bytes:
+    return rng.randbytes(size)
+
+
+def big_file(folder: Path, size: int) -> Path:
+    """One file of ``size`` bytes (written in 64 MiB blocks)."""
+    path = folder / "w1" / "big.bin"
+    if path.is_file() and path.stat().st_size == size:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 64 * MIB))
+            out.write(chunk)
+            left -= len(chunk)
+    return path
+
+
+def nested_tree(folder: Path, files: int, size: int, *, seed: int) -> Path:
+    """``files`` files of ``size`` bytes in nested folders: a/b/file (10×10 folders,
+    at most 100 files per folder)."""
+    if folder.is_dir() and sum(1 for _ in folder.rglob("*.bin")) == files:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    rng = random.Random(seed)
+    for i in range(files):
+        path = folder / f"d{i % 10}" / f"e{(i // 10) % 10}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_random_bytes(rng, size))
+    return folder
+
+
+def next_version(v1: Path, v2: Path, changed: int, *, seed: int) -> list[Path]:
+    """A copy of tree ``v1`` (hard links) with ``changed`` files rewritten; returns them."""
+    shutil.rmtree(v2, ignore_errors=True)
+    shutil.copytree(v1, v2, copy_function=os.link)
+    files = sorted(v2.rglob("*.bin"))
+    rng = random.Random(seed)
+    picked = rng.sample(files, changed)
+    for path in picked:
+        size = path.stat().st_size
+        path.unlink()  # break the hard link before writing new bytes
+        path.write_bytes(_random_bytes(rng, size))
+    return picked
+
+
+def tree_facts(folder: Path) -> tuple[int, int]:
+    """(number of files, total bytes) under ``folder`` — to check a pull is complete."""
+    if folder.is_file():
+        return 1, folder.stat().st_size
+    count = total = 0
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            if name.startswith(".") or name.endswith(".SUCCESS"):
+                continue
+            count += 1
+            total += os.path.getsize(os.path.join(root, name))
+    return count, total

