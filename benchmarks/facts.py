@@ -22,7 +22,10 @@ def _out(argv: list[str]) -> str:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=REPO)
     except (OSError, subprocess.TimeoutExpired):
         return "not installed"
-    return (proc.stdout or proc.stderr).strip().splitlines()[0] if proc.returncode == 0 else "?"
+    if proc.returncode != 0:
+        return "?"
+    lines = (proc.stdout or proc.stderr).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _version(dist: str) -> str:
