@@ -46,8 +46,11 @@ def side_by_side(cases: list[Case], *, runs: int, warmup: int, logs: Path) -> No
                 case.error = str(exc).splitlines()[-1][:300]
                 case.failures += 1
                 continue
-            print(f"  {case.tool} round {round_no}: {sample.seconds:.2f} s, "
-                  f"{sample.max_rss_mib:.0f} MiB", flush=True)
+            print(
+                f"  {case.tool} round {round_no}: {sample.seconds:.2f} s, "
+                f"{sample.max_rss_mib:.0f} MiB",
+                flush=True,
+            )
             if timed >= 0:
                 case.samples[timed] = sample
 

@@ -78,8 +78,11 @@ def collect(*, sizes: Any, moto_sizes: Any, caps: dict[tuple[str, str], int],
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
-            "cpu": _cpu(), "cores": os.cpu_count(), "memory_gib": _memory_gib(),
-            "kernel": platform.release(), "os": _out(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+            "cpu": _cpu(),
+            "cores": os.cpu_count(),
+            "memory_gib": _memory_gib(),
+            "kernel": platform.release(),
+            "os": _out(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
         },  # fmt: skip
         "versions": tool_versions(),
         "sizes": dataclasses.asdict(sizes),

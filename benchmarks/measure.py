@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 
-
 TIME = shutil.which("time", path="/usr/bin:/bin") or "/usr/bin/time"  # apt-get install time
 
 

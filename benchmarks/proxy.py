@@ -129,9 +129,7 @@ def counting_proxy(upstream: str) -> Iterator[tuple[str, Traffic]]:
             _Session(traffic).requests(c_reader, s_writer), _pipe(s_reader, c_writer, received)
         )
 
-    server = loop.run_until_complete(
-        asyncio.start_server(handle, HOST, listen, limit=1024 * 1024)
-    )
+    server = loop.run_until_complete(asyncio.start_server(handle, HOST, listen, limit=1024 * 1024))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:

@@ -146,7 +146,7 @@ def run_backend(ctx: Ctx, b: Backend, sizes: data.Sizes, chosen: set[str],
         print(f"[{b.name}] {title}", flush=True)
         try:
             fn()
-        except Exception as exc:  # noqa: BLE001 — the report says what failed
+        except Exception as exc:
             print(f"  FAILED: {exc}", flush=True)
             results["errors"].append(f"{b.name} {title}: {str(exc).splitlines()[-1][:300]}")
         partial = ctx.work / "partial.json"

@@ -205,6 +205,11 @@ class CpTool(Tool):
 
 
 ALL: tuple[Tool, ...] = (
-    AssetStoreTool(), S3fsTool(), S5cmdTool(), AwsTool(), ModelkitTool(), CpTool()
+    AssetStoreTool(),
+    S3fsTool(),
+    S5cmdTool(),
+    AwsTool(),
+    ModelkitTool(),
+    CpTool(),
 )
 NEEDS_PEERS = {"aws", "s5cmd", "modelkit"}
