@@ -12,17 +12,25 @@ storage:
 
 ``${env.NAME}`` is required, ``${env.NAME:=default}`` falls back (an empty default
 means unset). Every reference is checked when the file is loaded, not on first use.
+
+A malformed file of any kind (not UTF-8, not YAML, the wrong shape, aliases that refer
+to themselves or expand without bound, nesting beyond reason) is a ConfigError naming
+the file and, where there is one, the key path; never a value, which may be a secret.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
 
 OBJECT_TYPES = ("az", "gcs", "local", "memory", "s3")
 SQL_TYPES = ("sql_postgres", "sql_sqlite")
@@ -62,6 +70,9 @@ OPTIONS: dict[str, tuple[str, ...]] = {
 }
 _REFERENCE = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::=([^}]*))?\}")
 _DEFAULT_FILE = "assetstore.yaml"
+MAX_DEPTH = 32  # nesting levels; a real file needs 5
+MAX_VALUES = 100_000  # values once aliases are expanded: bounds a "billion laughs"
+_MAX_INT_BITS = 63  # larger numbers are mistakes, and some cannot even be printed
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,10 @@ def find_config(environ: Mapping[str, str], explicit: str | None = None) -> Path
     ``./assetstore.yaml`` when it exists."""
     chosen = explicit or environ.get("ASSETSTORE_CONFIG")
     if chosen:
-        path = Path(chosen).expanduser()
+        try:
+            path = Path(chosen).expanduser()
+        except RuntimeError:  # ~user whose home is unknown
+            raise ConfigError(f"config file {chosen}: no such user's home folder") from None
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         return path
@@ -116,14 +130,12 @@ def find_config(environ: Mapping[str, str], explicit: str | None = None) -> Path
 
 def load_config(path: Path, environ: Mapping[str, str]) -> ConfigFile:
     """Read, substitute and validate a config file."""
-    import yaml
-
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    raw = _read_yaml(path)
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
+    _Walk(path).check(raw, "", 0)
     unknown = set(raw) - {"storage"}
     if unknown:
         raise ConfigError(
@@ -135,6 +147,139 @@ def load_config(path: Path, environ: Mapping[str, str]) -> ConfigFile:
     backends = _backends(path, substituted.get("backends") or {})
     stores = _stores(path, substituted.get("stores") or {}, backends)
     return ConfigFile(path, backends, stores)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; every way of failing is a one-line ConfigError
+    that quotes no text of the file."""
+    import yaml
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"cannot read config file {path}: line {line}: not UTF-8 (byte {exc.start})"
+        ) from None
+    try:
+        loader = _loader_class()(text)  # refuses control characters already
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot read config file {path}: {_yaml_problem(exc, text)}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """What PyYAML says, on one line and without its snippet of the file (a secret may
+    be on that line)."""
+    import yaml
+
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark, context = exc.problem_mark or exc.context_mark, exc.context
+        if context and exc.context_mark and mark and exc.context_mark.line != mark.line:
+            context += f" (line {exc.context_mark.line + 1})"
+        what = ", ".join(part for part in (context, exc.problem) if part)
+        return f"line {mark.line + 1}, column {mark.column + 1}: {what}" if mark else what
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text[: exc.position].count("\n") + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return f"line {line}: unacceptable character #x{code:04x}"
+    return str(exc).splitlines()[0]
+
+
+@functools.cache
+def _loader_class() -> type[yaml.SafeLoader]:
+    """yaml.SafeLoader with bounds on nesting and on merges (``<<``), and values it
+    cannot construct (an invalid date, ``!!int abc``) refused as YAML errors.
+
+    The second is a narrow safety net: PyYAML's scalar constructors let ValueError,
+    TypeError, AttributeError or KeyError out for such tagged or date-like scalars, and
+    the node's position is only known here."""
+    import yaml
+    from yaml.composer import ComposerError
+    from yaml.constructor import ConstructorError
+    from yaml.nodes import MappingNode, Node
+
+    class Loader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Node | None, index: int) -> Node | None:
+            if self.depth >= MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def flatten_mapping(self, node: MappingNode) -> None:
+            super().flatten_mapping(node)  # calls this one for the merged mappings
+            if len(node.value) > MAX_VALUES:  # merges of merges double at each level
+                problem = f"more than {MAX_VALUES} keys once merges (<<) are expanded"
+                raise ConstructorError(None, None, problem, node.start_mark)
+
+        def construct_object(self, node: Node, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep)
+            except (ValueError, TypeError, AttributeError, LookupError, OverflowError):
+                tag = node.tag.rsplit(":", 1)[-1]
+                problem = f"cannot read this value as {tag}"
+                raise ConstructorError(None, None, problem, node.start_mark) from None
+
+    return Loader
+
+
+@dataclass
+class _Walk:
+    """Checks a loaded document before anything else reads it: every key a string, no
+    alias that contains itself, at most MAX_DEPTH levels and MAX_VALUES values (counted
+    with aliases expanded), no NUL character and no huge number."""
+
+    path: Path
+    left: int = MAX_VALUES
+    open: set[int] = field(default_factory=set)  # the mappings and lists being checked
+
+    def check(self, value: Any, where: str, depth: int) -> None:
+        self._scalar(value, where)
+        if not isinstance(value, (dict, list)):
+            return
+        if id(value) in self.open:
+            raise self._error(where, "an alias refers to a mapping or list that contains it")
+        if depth >= MAX_DEPTH:
+            raise self._error(where, f"nested more than {MAX_DEPTH} levels deep")
+        self.open.add(id(value))
+        for child_where, child in self._children(value, where):
+            self.check(child, child_where, depth + 1)
+        self.open.discard(id(value))
+
+    def _children(self, value: dict[Any, Any] | list[Any], where: str) -> Iterator[tuple[str, Any]]:
+        if isinstance(value, list):
+            yield from ((f"{where}[{i}]", child) for i, child in enumerate(value))
+            return
+        for key, child in value.items():
+            self._scalar(key, where)
+            if not isinstance(key, str):
+                raise self._error(where, f"key {_show(key)} is not a string; quote it")
+            yield (f"{where}.{key}" if where else key), child
+
+    def _scalar(self, value: Any, where: str) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise self._error(where, f"more than {MAX_VALUES} values once aliases are expanded")
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            raise self._error(where, "a number too large")
+        if isinstance(value, str) and "\x00" in value:
+            raise self._error(where, "a NUL character (\\0)")
+
+    def _error(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {where or 'top level'}: {problem}")
 
 
 def substitute(value: Any, environ: Mapping[str, str], *, where: str) -> Any:
@@ -174,12 +319,14 @@ def _backends(path: Path, raw: Any) -> dict[str, Backend]:
         where = f"{path}: storage.backends.{name}"
         spec = _mapping(spec, where)
         kind = spec.get("type")
-        if kind not in OPTIONS:
+        if not isinstance(kind, str) or kind not in OPTIONS:
             raise ConfigError(
-                f"{where}.type: {kind!r} is not a backend type; choices: {', '.join(OPTIONS)}"
+                f"{where}.type: {_show(kind)} is not a backend type; choices: {', '.join(OPTIONS)}"
             )
         options = {k: v for k, v in spec.items() if k != "type"}
         _no_unknown(options, OPTIONS[kind], where)
+        for key, value in options.items():
+            _single(value, f"{where}.{key}")
         backends[str(name)] = Backend(str(name), kind, options)
     return backends
 
@@ -192,16 +339,19 @@ def _stores(path: Path, raw: Any, backends: dict[str, Backend]) -> dict[str, Sto
         backend = spec.get("backend")
         wants_sql = name == "catalog"
         family = [b for b in backends.values() if b.is_sql == wants_sql]
-        if backend not in backends or backends[backend].is_sql != wants_sql:
+        chosen = backends.get(backend) if isinstance(backend, str) else None
+        if chosen is None or chosen.is_sql != wants_sql:
             kind = "SQL" if wants_sql else "object-store"
             raise ConfigError(
-                f"{where}.backend: {backend!r} is not a declared {kind} backend; "
+                f"{where}.backend: {_show(backend)} is not a declared {kind} backend; "
                 f"choices: {_choices({b.name: b for b in family})}"
             )
         _no_unknown(
             spec, ("backend", "table_prefix") if wants_sql else ("backend", "prefix"), where
         )
-        stores[str(name)] = Store(str(name), backend, spec.get("prefix"), spec.get("table_prefix"))
+        prefix = _text(spec.get("prefix"), f"{where}.prefix")
+        table_prefix = _text(spec.get("table_prefix"), f"{where}.table_prefix")
+        stores[str(name)] = Store(str(name), chosen.name, prefix, table_prefix)
     return stores
 
 
@@ -209,6 +359,27 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
     return value
+
+
+def _single(value: Any, where: str) -> None:
+    if isinstance(value, (dict, list)):
+        raise ConfigError(f"{where}: expected a single value, got {_show(value)}")
+
+
+def _text(value: Any, where: str) -> str | None:
+    _single(value, where)
+    return None if value is None else str(value)
+
+
+def _show(value: Any) -> str:
+    """A value for a message, only where it is never a secret (a type, a backend name,
+    a key); a mapping or a list by its kind, not its content."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _no_unknown(given: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:

@@ -232,3 +232,52 @@ storage:
     assert (settings.retry_attempts, settings.retry_deadline_seconds) == (3, 20)
     assert settings.connect_timeout_seconds == 2
     assert settings.sources["url_expires"].endswith("storage.backends.r2.presigned_expiry_secs")
+
+
+SECRET = "hunter2-S3cret-value"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (f"storage:\n  backends:\n    a: {{type: s3, secret_access_key: {SECRET}: x}}\n",
+         "line 3, column "),  # PyYAML's own message quotes the line: not this one
+        (f"storage:\n  backends:\n    a: {{type: [{SECRET}]}}\n",
+         "storage.backends.a.type: a list is not a backend type"),
+        (f"storage:\n  backends:\n    a: {{type: s3, password: [{SECRET}]}}\n",
+         "storage.backends.a: unknown key 'password'"),
+        (f"storage:\n  backends:\n    a: {{type: s3, secret_access_key: [{SECRET}]}}\n",
+         "storage.backends.a.secret_access_key: expected a single value, got a list"),
+        (f"storage:\n  backends:\n    a: {{type: s3, secret_access_key: !!int {SECRET}}}\n",
+         "cannot read this value as int"),
+        (f"storage:\n  backends:\n    a: &a {{type: s3, secret_access_key: {SECRET}, x: *a}}\n",
+         "storage.backends.a.x: an alias refers to a mapping or list that contains it"),
+        (f"storage:\n  backends:\n    a: {{type: s3, 1: {SECRET}}}\n",
+         "storage.backends.a: key 1 is not a string"),
+        ("storage: " + "{a: " * 500 + "1" + "}" * 500, "nested more than 32 levels deep"),
+        ("storage: \udcff", "not UTF-8"),
+    ],
+)  # fmt: skip
+def test_a_malformed_file_exits_6_on_one_line_without_its_values(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, fragment: str
+) -> None:
+    path = tmp_path / "assetstore.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    monkeypatch.setenv("ASSETSTORE_CONFIG", str(path))
+    code, out, err = cli("list")
+    assert (code, out) == (6, "")
+    assert len(err.splitlines()) == 1 and str(path) in err and fragment in err, err
+    assert SECRET not in err
+
+
+def test_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, """
+storage:
+  backends:
+    prod: &base {type: s3, bucket: prod-bucket, region: eu-west-1}
+    dev: {<<: *base, bucket: dev-bucket}
+  stores:
+    assets: {backend: dev, prefix: 2024}
+"""))  # fmt: skip
+    assert (settings.bucket, settings.prefix) == ("dev-bucket", "2024")
+    assert settings.storage_options["client_kwargs"] == {"region_name": "eu-west-1"}

@@ -183,15 +183,20 @@ def _strings(value: Any) -> list[str]:
 
 @st.composite
 def config_documents(draw: st.DrawFn) -> Any:
-    """A config document: mostly the right shape, with any value anywhere."""
+    """A config document: mostly the right shape, with any value anywhere (keys too)."""
     types = st.sampled_from(["s3", "gcs", "az", "local", "memory", "sql_sqlite", "sql_postgres"])
     option = st.sampled_from(["bucket", "path", "region", "endpoint_url", "password", "host",
                               "retry_attempts", "prefix", "container", "typo"])  # fmt: skip
-    anything = config_values | types
-    backend = st.dictionaries(option, anything, max_size=4) | anything
-    backends = st.dictionaries(st.sampled_from(["prod", "dev", "db", "x"]), backend, max_size=3)
-    keys = st.sampled_from(["backend", "prefix", "table_prefix", "typo"])
-    store = st.dictionaries(keys, anything | st.sampled_from(["prod", "dev"]), max_size=3)
+    keys = st.none() | st.booleans() | st.integers() | st.floats() | config_text
+    anything = types | st.recursive(
+        st.none() | st.booleans() | st.integers() | config_text,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
+        max_leaves=10,
+    )
+    backend = st.dictionaries(option | keys, anything, max_size=4) | anything
+    backends = st.dictionaries(st.sampled_from(["prod", "dev", "db", "x", 1]), backend, max_size=3)
+    store_keys = st.sampled_from(["backend", "prefix", "table_prefix", "typo"])
+    store = st.dictionaries(store_keys, anything | st.sampled_from(["prod", "dev"]), max_size=3)
     stores = st.dictionaries(st.sampled_from(["assets", "catalog", "other"]), store, max_size=3)
     backend_docs = draw(backends)
     for spec in backend_docs.values():
@@ -201,8 +206,29 @@ def config_documents(draw: st.DrawFn) -> Any:
     return {"storage": storage} if draw(st.booleans()) else draw(anything | st.just(storage))
 
 
+# YAML's own syntax, in pieces: anchors and aliases, merges, tags, flow and block nesting,
+# control characters, bytes that are not UTF-8.
+YAML_PIECES = [
+    "storage:", "backends:", "stores:", "assets:", "catalog:", "a:", "type:", "s3", "local",
+    "sql_sqlite", "backend:", "path:", "bucket:", "prefix:", "port:", "password:", "&x", "*x",
+    "&y", "*y", "<<:", "!!int", "!!str", "!!binary", "!!timestamp", "!!float", "!!bool",
+    "!!set", "!!python/tuple", "!foo", "?", ":", "-", "[", "]", "{", "}", ",", "\n", "\n  ",
+    "\n    ", " ", "'", '"', "\\0", "#", "2024-13-45", "1e999", "0x" + "f" * 40, "~", "yes",
+    "${env.A}", "${env.UNSET}", "---", "%YAML 1.1", "\t", "\x00", "\x85", "\udcff", "\ufeff",
+    "|", "1", "a",
+]  # fmt: skip
+yaml_pieces = st.lists(st.sampled_from(YAML_PIECES), max_size=40)
+yaml_text = yaml_pieces.map(" ".join) | yaml_pieces.map("".join)
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.one_of(config_documents().map(yaml.safe_dump), st.text(max_size=80)))
+@given(
+    st.one_of(
+        config_documents().map(lambda d: yaml.safe_dump(d, sort_keys=False)),
+        yaml_text,
+        st.text(max_size=80),
+    )
+)
 @example("storage:\n  backends:\n    a: {type: s3, bucket: ${env.UNSET}}\n")
 @example("storage: [1, 2]\n")
 @example("storage:\n  stores:\n    assets: {backend: nowhere}\n")
@@ -210,11 +236,6 @@ def config_documents(draw: st.DrawFn) -> Any:
 def test_load_config_raises_only_config_errors(
     tmp_path_factory: pytest.TempPathFactory, text: str
 ) -> None:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError:
-        document = None
-    assume(not _crashes(document))  # known crashes: see test_known_config_crashes
     _load(tmp_path_factory.mktemp("cfg") / "assetstore.yaml", text)
 
 
@@ -224,44 +245,76 @@ def _load(path: Path, text: str) -> None:
         loaded = load_config(path, ENVIRON)
     except ConfigError as exc:
         assert str(path) in str(exc)  # says which file
+        assert "\n" not in str(exc)  # on one line, without PyYAML's snippet of the file
         return
     for store in loaded.stores.values():
         assert store.backend in loaded.backends
+        assert all(p is None or isinstance(p, str) for p in (store.prefix, store.table_prefix))
+    for backend in loaded.backends.values():
+        assert isinstance(backend.type, str)
+        assert not any(isinstance(v, (dict, list)) for v in backend.options.values())
 
 
-def _crashes(document: Any) -> bool:
-    """Whether ``document`` has what KNOWN_CRASHES lists: a key that is not a string,
-    or a list or mapping where a backend type or a store's backend name goes."""
-    if isinstance(document, dict):
-        if any(not isinstance(key, str) for key in document):
-            return True
-        if any(isinstance(document.get(k), (list, dict)) for k in ("type", "backend")):
-            return True
-        return any(_crashes(value) for value in document.values())
-    if isinstance(document, list):
-        return any(_crashes(value) for value in document)
-    return False
+# Malformed files that once crashed load_config (TypeError, RecursionError,
+# UnicodeDecodeError, ValueError...), and what the ConfigError must say instead.
+LAUGHS = "".join(
+    f"    l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10)
+)  # 9**9 values once expanded
+MALFORMED = {
+    "list-as-type": ("storage:\n  backends:\n    a: {type: [1]}\n",
+                     "storage.backends.a.type: a list is not a backend type"),
+    "mapping-as-backend": ("storage:\n  backends:\n    a: {type: s3}\n"
+                           "  stores:\n    assets: {backend: {x: 1}}\n",
+                           "storage.stores.assets.backend: a mapping is not a declared"),
+    "list-as-option": ("storage:\n  backends:\n    a: {type: s3, bucket: [b]}\n",
+                       "storage.backends.a.bucket: expected a single value, got a list"),
+    "mapping-as-prefix": ("storage:\n  backends:\n    a: {type: s3}\n"
+                          "  stores:\n    assets: {backend: a, prefix: {x: 1}}\n",
+                          "storage.stores.assets.prefix: expected a single value"),
+    "keys-of-mixed-types": ("1: 2\na: 3\n", "top level: key 1 is not a string"),
+    "mixed-option-keys": ("storage:\n  backends:\n    a: {type: s3, 1: 2, zz: 3}\n",
+                          "storage.backends.a: key 1 is not a string"),
+    "null-key": ("storage:\n  backends:\n    ~: {type: s3}\n",
+                 "storage.backends: key None is not a string"),
+    "deep-nesting": ("storage: " + "[" * 3000 + "]" * 3000 + "\n",
+                     "line 1, column 41: nested more than 32 levels deep"),
+    "deep-through-aliases": ("storage:\n  x: &a [" + "[" * 20 + "]" * 20 + "]\n"
+                             "  y: &b [*a, *a]\n  z: [[[[[[[[[[[*b]]]]]]]]]]]\n",
+                             "storage.z[0][0][0][0][0][0][0][0][0][0][0][0][0][0]"),
+    "self-referencing-alias": ("storage: &s {backends: *s}\n",
+                               "storage.backends: an alias refers to a mapping or list that "
+                               "contains it"),
+    "self-referencing-list": ("storage:\n  backends:\n    a: &l [*l]\n",
+                              "storage.backends.a[0]: an alias refers"),
+    "billion-laughs": ("storage:\n  backends:\n    l0: &l0 [lol]\n" + LAUGHS,
+                       "more than 100000 values once aliases are expanded"),
+    "merge-bomb": ("storage:\n  m0: &m0 {a: 1}\n" + "".join(
+                   f"  m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}]}}\n" for i in range(1, 40)),
+                   "more than 100000 keys once merges (<<) are expanded"),
+    "not-utf-8": ("storage: \udcff\n", "line 1: not UTF-8 (byte 9)"),
+    "control-character": ("storage:\n  x: \x00\n", "line 2: unacceptable character #x0000"),
+    "escaped-nul": ('storage:\n  backends:\n    a: {type: local, path: "a\\0b"}\n',
+                    "storage.backends.a.path: a NUL character"),
+    "invalid-date": ("storage:\n  backends:\n    a: {type: s3, bucket: 2024-13-45}\n",
+                     "line 3, column 27: cannot read this value as timestamp"),
+    "tagged-non-number": ("storage:\n  backends:\n    a: {type: s3, port: !!int abc}\n",
+                          "line 3, column 25: cannot read this value as int"),
+    "tagged-non-boolean": ("storage: !!bool maybe\n", "cannot read this value as bool"),
+    "tagged-non-date": ("storage: !!timestamp soon\n", "cannot read this value as timestamp"),
+    "int-too-long": ("storage:\n  x: " + "9" * 5000 + "\n", "cannot read this value as int"),
+    "int-too-large": ("storage:\n  backends:\n    a: {type: 0x" + "f" * 5000 + "}\n",
+                      "storage.backends.a.type: a number too large"),
+    "unknown-tag": ("storage: !!python/object:os.system {}\n", "could not determine a constructor"),
+    "top-level-list": ("[]\n", "the top level must be a mapping"),
+}  # fmt: skip
 
 
-# Crashes of load_config (config_file.py) that the tests above found: each should be a
-# ConfigError naming the file and the key. Strict: once one is fixed, its mark must go.
-KNOWN_CRASHES = {
-    "list-as-type": "storage:\n  backends:\n    a: {type: [1]}\n",
-    "mapping-as-backend": "storage:\n  backends:\n    a: {type: s3}\n"
-    "  stores:\n    assets: {backend: {x: 1}}\n",
-    "keys-of-mixed-types": "1: 2\na: 3\n",
-    "mixed-option-keys": "storage:\n  backends:\n    a: {type: s3, 1: 2, zz: 3}\n",
-    "deep-nesting": "storage: " + "[" * 3000 + "]" * 3000 + "\n",
-    "not-utf-8": "storage: \udcff\n",
-}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=(TypeError, RecursionError, UnicodeDecodeError),
-    reason="config_file.load_config lets TypeError, RecursionError or UnicodeDecodeError "
-    "out for these malformed files instead of a ConfigError",
-)
-@pytest.mark.parametrize("text", KNOWN_CRASHES.values(), ids=KNOWN_CRASHES.keys())
-def test_known_config_crashes(tmp_path: Path, text: str) -> None:
-    _load(tmp_path / "assetstore.yaml", text)
+@pytest.mark.parametrize(("text", "fragment"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_config_files_are_config_errors(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "assetstore.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, ENVIRON)
+    message = str(info.value)
+    assert str(path) in message and fragment in message and "\n" not in message
+    assert len(message) < 300
