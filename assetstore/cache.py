@@ -16,18 +16,18 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
-import tempfile
+import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import AssetNotFoundError, AssetStoreError, CacheError
-from .hashing import sha256_file
 from .manifest import Manifest, parse_manifest
 from .spec import Version
+
+# tempfile, shutil, uuid and hashing are imported where a write or a verify needs them:
+# reading a cached version (``assetstore.get``) needs none of them.
 
 log = logging.getLogger("assetstore")
 STATE = ".assetstore"
@@ -102,14 +102,14 @@ class Cache:
         return sorted(name for name in names if self.versions(name))
 
     def manifest(self, name: str, version: Version) -> Manifest:
-        path = self.manifest_file(name, version)
+        """The cached copy of the manifest, parsed and validated once per process while
+        the file stays the same (see ``_MANIFESTS``)."""
         try:
-            data = path.read_bytes()
+            return _MANIFESTS.get(self.manifest_file(name, version), name, version)
         except FileNotFoundError:
             raise AssetNotFoundError(
                 f"{name}:{version} is not in the assets dir {self.root}", name=name
             ) from None
-        return parse_manifest(data, name=name, version=version)
 
     def problems(self, manifest: Manifest) -> list[str]:
         """What differs between the cached copy and its manifest (empty when intact).
@@ -142,7 +142,7 @@ class Cache:
                 found.append(f"{entry.path}: missing")
             elif path.stat().st_size != entry.size:
                 found.append(f"{entry.path}: size {path.stat().st_size}, expected {entry.size}")
-            elif sha256_file(path) != entry.sha256:
+            elif _sha256_file(path) != entry.sha256:
                 found.append(f"{entry.path}: sha256 mismatch")
         expected = {entry.path for entry in manifest.files}
         extra = sorted(
@@ -183,6 +183,9 @@ class Cache:
     @contextmanager
     def staging(self) -> Iterator[Path]:
         """A fresh folder on the cache's filesystem, removed afterwards whatever happens."""
+        import shutil
+        import tempfile
+
         parent = self.inside(self.state / "staging")
         parent.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(dir=parent, prefix=f"{os.getpid()}-"))
@@ -195,7 +198,9 @@ class Cache:
         """Move a staged, verified version into place, atomically."""
         target = self.inside(self.version_dir(manifest.name, manifest.version))
         copy = self.inside(self.manifest_file(manifest.name, manifest.version))
-        atomic_write(copy, manifest.to_json())
+        data = manifest.to_json()
+        atomic_write(copy, data)
+        _MANIFESTS.seed(copy, manifest, data)
         target.parent.mkdir(parents=True, exist_ok=True)
         if replace and target.exists():
             self._discard(target)
@@ -209,10 +214,15 @@ class Cache:
 
     def remove(self, name: str, version: Version) -> None:
         self._discard(self.inside(self.version_dir(name, version)))
-        self.manifest_file(name, version).unlink(missing_ok=True)
+        copy = self.manifest_file(name, version)
+        copy.unlink(missing_ok=True)
+        _MANIFESTS.forget(copy)
 
     def _discard(self, folder: Path) -> None:
         """Make ``folder`` disappear at once (a rename), then delete it at leisure."""
+        import shutil
+        import uuid
+
         trash = self.inside(self.state / "trash")
         trash.mkdir(parents=True, exist_ok=True)
         # Straight to a unique name: a folder made in the trash first would be deleted
@@ -331,6 +341,8 @@ def _mtime(path: Path) -> float | None:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -342,3 +354,106 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _sha256_file(path: Path) -> str:
+    from .hashing import sha256_file
+
+    return sha256_file(path)
+
+
+# -- the per-process memo of parsed cached manifests -----------------------------------
+_Identity = tuple[int, int, int, int, int]
+# Filesystems stamp times at a granularity (a few ms on ext4, 2 s on FAT) and an NFS
+# server's clock may drift: a file whose last change is this recent when it is read
+# could change again without any of its stamps changing.
+_SETTLE_NS = 2_000_000_000
+
+
+def _identity_of(info: os.stat_result) -> _Identity:
+    """Which file, with which content, is at a path: a rename, a write or a truncation
+    since changes at least one of these (the ctime also changes on ``os.utime``)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+class _Memo:
+    __slots__ = ("data", "identity", "manifest")
+
+    def __init__(self, identity: _Identity, manifest: Manifest, data: bytes | None) -> None:
+        self.identity = identity
+        self.manifest = manifest
+        self.data = data  # the bytes parsed while the file may change unseen, else None
+
+
+class ManifestMemo:
+    """Parsed, validated cached manifests, reused while their file stays the same.
+
+    Parsing and validating a manifest costs ~3 µs a file (30 ms for 10,000); checking
+    that the file is unchanged costs one ``stat``. The file is told apart by
+    ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``: a replaced file (the cache
+    writes manifests by rename) has another inode, an edited one other times. A file
+    changed less than ``_SETTLE_NS`` before it was read is read again on each use and
+    compared to the bytes parsed, until that much time has passed: a change within the
+    filesystem's time granularity would not show in its stamps. Errors are not kept:
+    a corrupt manifest fails each time.
+    """
+
+    def __init__(self, max_files: int = 1_000_000, max_entries: int = 256) -> None:
+        self.max_files = max_files  # the files of all manifests kept, summed
+        self.max_entries = max_entries
+        self._entries: dict[str, _Memo] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, name: str, version: Version) -> Manifest:
+        key = str(path)
+        memo = self._entries.get(key)
+        if memo is not None and memo.data is None:
+            try:
+                if _identity_of(path.stat()) == memo.identity:
+                    return memo.manifest
+            except OSError:
+                pass  # gone or unreadable: the read below says which
+        with path.open("rb") as stream:
+            info = os.fstat(stream.fileno())
+            read_at = time.time_ns()
+            data = stream.read()
+        if memo is not None and memo.data == data:
+            manifest = memo.manifest  # the same bytes: read again only as they were recent
+        else:
+            manifest = parse_manifest(data, name=name, version=version)
+        settled = read_at - max(info.st_mtime_ns, info.st_ctime_ns) >= _SETTLE_NS
+        self._keep(key, _Memo(_identity_of(info), manifest, None if settled else data))
+        return manifest
+
+    def seed(self, path: Path, manifest: Manifest, data: bytes) -> None:
+        """Remember a manifest just written to ``path`` as ``data`` (checked by a read
+        on its next use, like any recent file)."""
+        try:
+            identity = _identity_of(path.stat())
+        except OSError:
+            return
+        self._keep(str(path), _Memo(identity, manifest, data))
+
+    def forget(self, path: Path) -> None:
+        with self._lock:
+            self._entries.pop(str(path), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _keep(self, key: str, memo: _Memo) -> None:
+        size = len(memo.manifest.files)
+        if size > self.max_files:
+            return
+        with self._lock:
+            entries = self._entries
+            entries.pop(key, None)
+            held = sum(len(m.manifest.files) for m in entries.values()) + size
+            while entries and (held > self.max_files or len(entries) >= self.max_entries):
+                oldest = next(iter(entries))
+                held -= len(entries.pop(oldest).manifest.files)
+            entries[key] = memo
+
+
+_MANIFESTS = ManifestMemo()

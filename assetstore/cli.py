@@ -3,21 +3,21 @@ maps exceptions to one-line messages and exit codes (see ``errors.EXIT_CODES``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import AssetStoreError
-from .hashing import Callback, NoProgress
 from .redact import is_secret_key, scrub, secret_values
+
+if TYPE_CHECKING:
+    from .hashing import Callback
 
 log = logging.getLogger("assetstore")
 
@@ -48,6 +48,8 @@ class _State:
 
 def _emit(data: Any, as_json: bool, lines: Sequence[str] = ()) -> None:
     if as_json:
+        import json
+
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
         for line in lines:
@@ -93,6 +95,8 @@ class _Bar:
 def _progress(ctx: click.Context, label: str) -> Iterator[Callback]:
     state: _State = ctx.obj
     if state.quiet or not sys.stderr.isatty():
+        from .hashing import NoProgress
+
         yield NoProgress()
         return
     bar = _Bar(label)
@@ -548,6 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(exc: BaseException, code: int, debug: bool, prefix: str = "") -> int:
     secrets = _env_secrets()
     if debug:
+        import traceback
+
         click.echo(scrub("".join(traceback.format_exception(exc)), secrets), err=True)
     message = str(exc) or type(exc).__name__
     if code == 1 and not debug:

@@ -62,9 +62,25 @@ class ConfigError(AssetStoreError, ValueError):
 
 
 class BackendError(AssetStoreError, OSError):
-    """The backend is unreachable or refused the request (exit code 7)."""
+    """The backend is unreachable or refused the request (exit code 7).
+
+    ``unreachable`` says whether the backend could not be reached at all (refused,
+    reset, timed out, DNS), as opposed to answering with an error (permission denied, no
+    such bucket...); None when whoever raised it did not say."""
 
     exit_code = 7
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        backend: str | None = None,
+        unreachable: bool | None = None,
+    ) -> None:
+        super().__init__(message, name=name, version=version, backend=backend)
+        self.unreachable = unreachable
 
 
 class CacheError(AssetStoreError, OSError):

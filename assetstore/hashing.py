@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Protocol, TypeVar
+from typing import BinaryIO, Literal, Protocol, TypeVar
 
 CHUNK = 4 * 1024 * 1024
 T = TypeVar("T")
@@ -79,14 +79,16 @@ def hash_prefix(path: Path, *, chunk: int = CHUNK) -> tuple[hashlib._Hash, int]:
 class LocalFile:
     """A local file being written by a download: a failed write (disk full, read-only)
     is the assets dir's fault, not the backend's, and says so (CacheError, exit 8).
-    Opened for appending, so a download can resume where an earlier attempt stopped."""
+    Opened for appending by default, so a download can resume where an earlier attempt
+    stopped."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, mode: Literal["ab", "wb"] = "ab") -> None:
         self.path = path
+        self.mode = mode
         self._stream: BinaryIO | None = None
 
     def __enter__(self) -> LocalFile:
-        self._stream = self._guard(lambda: self.path.open("ab"))
+        self._stream = self._guard(lambda: self.path.open(self.mode))
         return self
 
     def __exit__(self, *exc: object) -> None:

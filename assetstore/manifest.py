@@ -3,9 +3,10 @@ on pull, validated as untrusted input."""
 
 from __future__ import annotations
 
-import json
+import itertools
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from .errors import IntegrityError, InvalidSpecError
@@ -50,14 +51,25 @@ class Manifest:
 
     def lookup(self, sub_path: str) -> Kind | None:
         """Whether ``sub_path`` is a file or a folder of this version, or neither."""
-        if any(entry.path == sub_path for entry in self.files):
+        files, folders = self._paths
+        if sub_path in files:
             return "file"
-        folder = sub_path + "/"
-        if any(entry.path.startswith(folder) for entry in self.files):
-            return "dir"
-        if any(d == sub_path or d.startswith(folder) for d in self.empty_dirs):
-            return "dir"
-        return None
+        return "dir" if sub_path in folders else None
+
+    @cached_property
+    def _paths(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The file paths, and every folder: the parents of each file path, each empty
+        dir and its parents (built on the first ``lookup``, kept with the manifest)."""
+        files = frozenset(entry.path for entry in self.files)
+        folders: set[str] = set()
+        heads = [path.rpartition("/")[0] for path in files if "/" in path]
+        for head in itertools.chain(heads, self.empty_dirs):
+            while head not in folders:
+                folders.add(head)
+                head, sep, _ = head.rpartition("/")
+                if not sep:
+                    break
+        return files, frozenset(folders)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +86,8 @@ class Manifest:
         }
 
     def to_json(self) -> bytes:
+        import json
+
         return json.dumps(self.to_dict(), indent=1, sort_keys=True).encode()
 
 
@@ -83,6 +97,8 @@ def parse_manifest(data: bytes, *, name: str, version: Version) -> Manifest:
     A manifest comes from a bucket someone else may write to: every path is checked,
     and a manifest that lies about where it lives is refused.
     """
+    import json  # here, not at the top: ``import assetstore`` stays light
+
     where = f"manifest of {name}:{version}"
     try:
         raw = json.loads(data)

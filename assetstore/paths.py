@@ -9,6 +9,11 @@ from .errors import InvalidSpecError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Exactly the paths _relpath_problem finds nothing wrong with, in one C-level match (a
+# manifest holds up to a million of them): segments of anything but "/", "\\" and
+# control characters, none of them "." or "..", and no drive letter first.
+_SEGMENT = r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f]+"
+_CLEAN = re.compile(rf"(?![A-Za-z]:){_SEGMENT}(?:/{_SEGMENT})*")
 
 
 def check_relpath(path: str, *, what: str = "path") -> str:
@@ -25,6 +30,8 @@ def check_relpath(path: str, *, what: str = "path") -> str:
     ...
     assetstore.errors.InvalidSpecError: invalid path '../etc/passwd': '..' segments are not allowed
     """
+    if _CLEAN.fullmatch(path):
+        return path
     reason = _relpath_problem(path)
     if reason:
         raise InvalidSpecError(f"invalid {what} {path!r}: {reason}")

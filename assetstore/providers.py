@@ -240,6 +240,12 @@ def _s3_defaults(kwargs: dict[str, Any], timeouts: Timeouts) -> None:
     config.setdefault("connect_timeout", timeouts.connect)
     config.setdefault("read_timeout", timeouts.read)
     config.setdefault("retries", {"mode": "standard", "total_max_attempts": 1})
+    # Every download is verified against its sha256, so botocore need not check the
+    # CRC of responses (rclone, asked for a range, sends the whole object's CRC and
+    # botocore then fails the read), nor hash each upload's body once more to sign it
+    # (it does on plain-http endpoints): the CRC32 header covers the body in transit.
+    config.setdefault("response_checksum_validation", "when_required")
+    config["s3"] = {"payload_signing_enabled": False, **(config.get("s3") or {})}
     kwargs["config_kwargs"] = config
 
 

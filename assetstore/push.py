@@ -6,6 +6,8 @@ reserves the version, moves bytes, and writes the manifest last.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import os
 import stat
@@ -15,8 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import aio
 from .errors import PushSourceError, ReservedError
-from .hashing import Callback, sha256_file
+from .hashing import CHUNK, Callback, digest, sha256_file
 from .manifest import FileEntry, Kind, Manifest
 from .paths import check_relpath
 from .remote import Remote
@@ -32,7 +35,7 @@ class SourceFile:
     path: str  # relative, POSIX
     source: Path
     size: int
-    sha256: str
+    sha256: str | None  # None: not hashed yet; hashed while it is sent
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,6 @@ def _relative(path: Path, root: Path) -> str:
     return check_relpath(path.relative_to(root).as_posix(), what="path in the pushed tree")
 
 
-def hash_sources(entries: list[tuple[str, Path]], *, workers: int) -> tuple[SourceFile, ...]:
-    def one(entry: tuple[str, Path]) -> SourceFile:
-        relpath, path = entry
-        return SourceFile(relpath, path, path.stat().st_size, sha256_file(path))
-
-    return tuple(run_all(one, entries, workers=workers))
-
-
 def next_version(taken: list[Version], bump: str) -> Version:
     """The version an unpinned push takes: 0.0 first, then a minor or major bump.
 
@@ -135,18 +130,30 @@ def next_version(taken: list[Version], bump: str) -> Version:
     return max(taken).bump(bump)
 
 
-def reusable(remote: Remote, name: str, files: tuple[SourceFile, ...]) -> dict[str, str]:
-    """Files whose bytes the latest version already holds: path -> remote path to copy."""
+def plan_files(
+    remote: Remote, name: str, entries: list[tuple[str, Path]], *, workers: int
+) -> tuple[tuple[SourceFile, ...], dict[str, str]]:
+    """The files to push, and which of them the latest version already holds (path ->
+    remote path to copy from). Only a file the size of one in the latest version can be
+    one of those, so only those are hashed now; the others are hashed as they are sent
+    (a first push reads each byte once)."""
     versions = remote.versions(name)
-    if not versions:
-        return {}
-    previous = remote.manifest(name, versions[-1])
-    by_content = {(e.sha256, e.size): e.path for e in previous.files}
-    return {
-        f.path: remote.data_path(name, previous.version, by_content[(f.sha256, f.size)])
-        for f in files
-        if (f.sha256, f.size) in by_content
-    }
+    previous = remote.manifest(name, versions[-1]) if versions else None
+    by_content = {(e.sha256, e.size): e.path for e in previous.files} if previous else {}
+    sizes = {size for _, size in by_content}
+
+    def one(entry: tuple[str, Path]) -> SourceFile:
+        relpath, path = entry
+        size = path.stat().st_size
+        return SourceFile(relpath, path, size, sha256_file(path) if size in sizes else None)
+
+    files = tuple(run_all(one, entries, workers=workers))
+    reused = {}
+    for f in files:
+        copied = by_content.get((f.sha256 or "", f.size))
+        if previous is not None and copied is not None:
+            reused[f.path] = remote.data_path(name, previous.version, copied)
+    return files, reused
 
 
 @dataclass(frozen=True)
@@ -220,27 +227,77 @@ def _reserve(remote: Remote, name: str, version: Version, publisher: Publisher) 
 def _transfer(remote: Remote, plan: PushPlan, publisher: Publisher, callback: Callback) -> Manifest:
     progress = SharedProgress(callback)
     progress.set_size(plan.upload_bytes)
-
-    def send(item: SourceFile) -> None:
-        target = remote.data_path(plan.name, plan.version, item.path)
-        if item.path in plan.reused:
-            remote.copy(plan.reused[item.path], target)
-            return
-        sha256, size = remote.upload(item.source, target, callback=progress)
-        if (sha256, size) != (item.sha256, item.size):
-            raise PushSourceError(f"{item.source} changed while it was being pushed")
-
-    run_all(send, plan.files, workers=publisher.workers)
+    send = _Send(remote, plan, progress)
+    if aio.is_async(remote.fs):
+        aio.run(remote.fs, lambda: send.all_async(publisher.workers))
+    else:
+        run_all(send.one, plan.files, workers=publisher.workers)
     return Manifest(
         name=plan.name,
         version=plan.version,
         kind=plan.kind,
-        files=tuple(FileEntry(f.path, f.size, f.sha256) for f in plan.files),
+        files=tuple(FileEntry(f.path, f.size, send.sha256_of(f)) for f in plan.files),
         pushed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         pushed_by=publisher.pushed_by,
         metadata=plan.metadata,
         empty_dirs=plan.empty_dirs,
     )
+
+
+class _Send:
+    """Sending one plan's files: uploads, or copies of what an earlier version holds."""
+
+    def __init__(self, remote: Remote, plan: PushPlan, progress: Callback) -> None:
+        self.remote = remote
+        self.plan = plan
+        self.progress = progress
+        self._sent: dict[str, str] = {}  # path -> sha256 of the bytes sent
+
+    def sha256_of(self, item: SourceFile) -> str:
+        return item.sha256 or self._sent[item.path]
+
+    def check_sent(self, item: SourceFile, sent: tuple[str, int]) -> None:
+        """Record what was sent; fail if the file is not what the plan saw."""
+        if sent[1] != item.size or item.sha256 not in (None, sent[0]):
+            raise PushSourceError(f"{item.source} changed while it was being pushed")
+        self._sent[item.path] = sent[0]
+
+    def target(self, item: SourceFile) -> str:
+        return self.remote.data_path(self.plan.name, self.plan.version, item.path)
+
+    def one(self, item: SourceFile) -> None:
+        if item.path in self.plan.reused:
+            self.remote.copy(self.plan.reused[item.path], self.target(item))
+            return
+        got = self.remote.upload(item.source, self.target(item), callback=self.progress)
+        self.check_sent(item, got)
+
+    async def all_async(self, workers: int) -> None:
+        """Small files and copies as coroutines, ``workers`` at once; then large files,
+        each streamed in parts from a worker thread."""
+        small = [f for f in self.plan.files if f.path in self.plan.reused or f.size <= CHUNK]
+        await aio.for_each(self._one_async, small, workers)
+        large = [f for f in self.plan.files if f.path not in self.plan.reused and f.size > CHUNK]
+        if large:
+            await asyncio.to_thread(run_all, self.one, large, workers=workers)
+
+    async def _one_async(self, item: SourceFile) -> None:
+        if item.path in self.plan.reused:
+            source = self.plan.reused[item.path]
+            await self.remote.copy_async(source, self.target(item), size=item.size)
+            return
+        data = _read_source(item)
+        self.check_sent(item, (digest(hashlib.sha256(data)), len(data)))
+        await self.remote.write_async(self.target(item), data)
+        self.progress.relative_update(len(data))
+
+
+def _read_source(item: SourceFile) -> bytes:
+    try:
+        with item.source.open("rb") as stream:
+            return stream.read(item.size + 1)
+    except OSError as exc:
+        raise PushSourceError(f"cannot read {item.source}: {exc.strerror or exc}") from exc
 
 
 def _undo(remote: Remote, held: Reservation) -> None:

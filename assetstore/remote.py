@@ -10,6 +10,7 @@ Layout under ``{bucket}/{prefix}``::
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -17,7 +18,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -48,6 +49,8 @@ log = logging.getLogger("assetstore")
 T = TypeVar("T")
 MANIFESTS = ".manifests"
 DEFAULT_PART_SIZE = 8 * 2**20
+_S3_COPY_LIMIT = 5 * 2**30  # the largest object one CopyObject can copy
+_SLOWEST_RATE = 64 * 2**10  # bytes per second below which a request counts as stalled
 # Only a version's canonical form names it: a stray "01.2.json" is not a version (and
 # must not make every listing of its name fail).
 _VERSION_TEXT = r"((?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*))"  # ASCII digits only
@@ -70,6 +73,7 @@ class Remote:
         auto_create_bucket: bool = False,
         public_url_base: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        stall_seconds: float = 65.0,
     ) -> None:
         self.fs = fs
         self.provider = provider
@@ -80,6 +84,7 @@ class Remote:
         self.auto_create_bucket = auto_create_bucket
         self.public_url_base = public_url_base
         self.part_size = part_size
+        self.stall_seconds = stall_seconds
         self._secrets = secrets
         # Folders (local, memory) need no bucket; for object stores, known once seen.
         self._bucket_seen = not PROVIDERS[provider].object_store
@@ -206,6 +211,47 @@ class Remote:
                 return None
             raise
 
+    # -- async: one object per call, on the backend's own event loop (see aio.py) ----
+    async def read_range_async(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of ``path`` (fewer at the object's end; none past it)."""
+        with self.errors("downloading", path=path, not_found=True):
+            return await self.retry.call_async(
+                self._bounded, end - start, self._read_range_async, path, start, end
+            )
+
+    async def _read_range_async(self, path: str, start: int, end: int) -> bytes:
+        try:
+            return bytes(await self.fs._cat_file(path, start=start, end=end))
+        except Exception as exc:  # object stores answer 416 to a range past the end
+            if any(http_status(e) == 416 or error_code(e) == "InvalidRange" for e in _causes(exc)):
+                return b""
+            raise
+
+    async def write_async(self, path: str, data: bytes) -> None:
+        with self.errors("uploading to", path=path):
+            await self.retry.call_async(self._bounded, len(data), self.fs._pipe_file, path, data)
+
+    async def copy_async(self, source: str, target: str, *, size: int | None = None) -> None:
+        copy = self.fs._cp_file
+        if self.provider == "s3" and size is not None and size < _S3_COPY_LIMIT:
+            # s3fs's _cp_file first asks for the size (a HEAD per file) to choose
+            # between one CopyObject and a multipart copy; the manifest already says.
+            copy = getattr(self.fs, "_copy_basic", copy)
+        with self.errors(f"copying {self.url_of(source)} to", path=target, not_found=True):
+            await self.retry.call_async(self._bounded, 0, copy, source, target)
+
+    async def _bounded(self, size: int, request: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """One attempt of ``request``, given up (as a timeout: retried) when it takes
+        longer than the stall allowance plus ``size`` bytes at a crawl. The SDKs' read
+        timeout does not cover a server that stops reading what is sent to it."""
+        import asyncio
+
+        limit = self.stall_seconds + size / _SLOWEST_RATE
+        try:
+            return await asyncio.wait_for(request(*args), limit)
+        except TimeoutError as exc:
+            raise TimeoutError(str(exc) or f"no complete answer within {limit:.0f} s") from exc
+
     def sign(self, path: str, expires: int) -> str:
         """A URL for the file ``path``: under the public base (a CDN) when one is set,
         else presigned for ``expires`` seconds, or plain (unsigned) when ``expires`` is 0."""
@@ -220,7 +266,9 @@ class Remote:
                     return plain_url(self.fs, self.provider, path)
                 return signed_url(self.fs, self.provider, path, expires)
             except NotImplementedError:
-                raise BackendError(f"provider {self.provider!r} cannot make URLs") from None
+                raise BackendError(
+                    f"provider {self.provider!r} cannot make URLs", unreachable=False
+                ) from None
 
     def key_of(self, path: str) -> str:
         """The object key of ``path``: its path inside the bucket."""
@@ -271,6 +319,7 @@ class Remote:
             f"the {word} {self.bucket!r} does not exist ({self.url_of(self.bucket)}): create "
             f"it, or set ASSETSTORE_AUTO_CREATE_BUCKET=true to have the first push create it",
             backend=self.url,
+            unreachable=False,
         )
 
     @property
@@ -430,8 +479,11 @@ class Remote:
         return -(-self.part_size // pieces)
 
     def copy(self, source: str, target: str) -> None:
-        """Copy inside the backend (server-side where the backend can)."""
+        """Copy inside the backend (server-side where the backend can; on a local
+        folder, a hard link where the filesystem allows: both files are immutable)."""
         with self.errors(f"copying {self.url_of(source)} to", path=target, not_found=True):
+            if self.provider == "local" and _hard_link(Path(source), Path(target)):
+                return
             self._call(self.fs.copy, source, target)
 
     def discard(self, name: str, version: Version) -> None:
@@ -523,7 +575,8 @@ class Remote:
             if not_found:
                 return AssetNotFoundError(self._scrub(f"not found: {doing} {where}"))
         message = self._scrub(f"{doing} {where} failed: {describe(exc)}")
-        return BackendError(message, backend=self.url)
+        unreachable = is_unreachable(exc) and not _is_denied(exc)
+        return BackendError(message, backend=self.url, unreachable=unreachable)
 
     def _bucket_gone(self) -> bool:
         """After a "not found": was it the whole bucket? (One probe, on errors only.)"""
@@ -649,7 +702,23 @@ def remote_from_settings(settings: Settings) -> Remote:
         auto_create_bucket=s.auto_create_bucket,
         public_url_base=s.public_url_base,
         part_size=s.part_size_mib * 2**20,
+        stall_seconds=s.connect_timeout_seconds + s.read_timeout_seconds,
     )
+
+
+def _hard_link(source: Path, target: Path) -> bool:
+    """Link ``target`` to ``source``; False where links are not possible (another
+    device, a filesystem without them) and a copy must do."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return False
+        raise
+    return True
 
 
 def _valid_name(name: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -124,18 +124,37 @@ class RetryPolicy:
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         import tenacity
 
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.attempts)
+        retrying = tenacity.Retrying(sleep=self.sleep, **self._rules())
+        return retrying(fn, *args, **kwargs)
+
+    async def call_async(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """``call`` for coroutines: the same rules, waiting without blocking the loop."""
+        import asyncio
+
+        import tenacity
+
+        async def sleep(seconds: float) -> None:
+            if self.sleep is time.sleep:
+                await asyncio.sleep(seconds)
+            else:  # a test's recording sleep
+                self.sleep(seconds)
+
+        retrying = tenacity.AsyncRetrying(sleep=sleep, **self._rules())
+        return await retrying(fn, *args, **kwargs)
+
+    def _rules(self) -> dict[str, Any]:
+        import tenacity
+
+        return {
+            "stop": tenacity.stop_after_attempt(self.attempts)
             | tenacity.stop_after_delay(self.deadline_seconds),
-            wait=tenacity.wait_random_exponential(
+            "wait": tenacity.wait_random_exponential(
                 multiplier=self.initial_seconds, max=self.max_wait_seconds
             ),
-            retry=tenacity.retry_if_exception(is_transient),
-            sleep=self.sleep,
-            reraise=True,
-            before_sleep=_log_retry,
-        )
-        return retrying(fn, *args, **kwargs)
+            "retry": tenacity.retry_if_exception(is_transient),
+            "reraise": True,
+            "before_sleep": _log_retry,
+        }
 
 
 def _log_retry(state: Any) -> None:

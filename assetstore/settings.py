@@ -7,18 +7,19 @@ config file > default. Each effective value remembers where it came from, so tha
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config_file import FileLayer, file_layer
 from .errors import ConfigError, InvalidSpecError
 from .paths import check_relpath
-from .providers import PROVIDERS, storage_options_from_env
+
+# The config file and provider modules are imported by ``Settings.load``, not here:
+# ``import assetstore`` stays light.
+if TYPE_CHECKING:
+    from .config_file import FileLayer
 
 DEFAULT_PREFIX = "assets"
 DEFAULT_WORKERS = 8
@@ -40,11 +41,21 @@ def default_assets_dir(environ: Mapping[str, str]) -> str:
 
 def default_pusher(_environ: Mapping[str, str]) -> str:
     """``user@host`` of whoever pushes."""
+    import getpass
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = f"uid{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{_hostname()}"
+
+
+def _hostname() -> str:
+    if hasattr(os, "uname"):  # what socket.gethostname() says, without importing socket
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def _positive_int(text: str) -> int:
@@ -188,6 +199,8 @@ class Settings:
         override_source: str = "argument",
     ) -> Settings:
         """Resolve every setting; ``overrides`` (None values ignored) win over the env."""
+        from .config_file import file_layer
+
         env = os.environ if environ is None else environ
         given = {k: v for k, v in (overrides or {}).items() if v is not None}
         unknown = set(given) - {f.name for f in FIELDS} - {"storage_options", "config", "store"}
@@ -218,6 +231,8 @@ class Settings:
     def _validated(
         cls, values: dict[str, Any], options: dict[str, Any], sources: dict[str, str]
     ) -> Settings:
+        from .providers import PROVIDERS
+
         provider = values["provider"] or None
         if provider is not None and provider not in PROVIDERS:
             choices = ", ".join(sorted(PROVIDERS))
@@ -317,6 +332,8 @@ def _options(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Provider options from the env and the config file; the env wins unless the
     store was chosen by name."""
+    from .providers import storage_options_from_env
+
     from_env, env_sources = storage_options_from_env(provider, env)
     from_file = layer.options if layer.values.get("provider") == provider else {}
     file_sources = {k: v for k, v in layer.sources.items() if k.startswith("storage.")}

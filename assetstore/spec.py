@@ -12,9 +12,10 @@ _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # A segment may not start like a version ("1.2", "1.2.json"): on disk a version is a
 # folder under its name and its manifest is "<version>.json", so such a segment would
 # collide with another asset's version.
-_VERSION_LIKE = re.compile(r"\d+\.\d+(\..*)?")
-_VERSION = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)")
-_PARTIAL = re.compile(r"(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?")
+# ASCII digits only: \d would match every Unicode digit, and int() would read them.
+_VERSION_LIKE = re.compile(r"[0-9]+\.[0-9]+(\..*)?")
+_VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+_PARTIAL = re.compile(r"(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?")
 _MAX_NAME = 512
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache
+from .cache import _SETTLE_NS, Cache, _identity_of
 from .errors import (
     AssetNotFoundError,
     AssetStoreError,
@@ -21,25 +23,19 @@ from .errors import (
     InvalidSpecError,
     VersionExistsError,
 )
-from .hashing import Callback, NoProgress
 from .manifest import Manifest
-from .prune import PrunePlan, execute_prune, plan_prune
-from .push import (
-    Publisher,
-    PushPlan,
-    execute_push,
-    hash_sources,
-    next_version,
-    reusable,
-    scan_source,
-)
-from .reservations import Reservation, why_reclaimable
 from .settings import Settings
 from .spec import Spec, Version, check_name, parse_spec, parse_target
 
+# Pushing, pruning, the remote and the catalog are imported where they are used: a
+# service that reads cached versions (``assetstore.get``) never loads them.
 if TYPE_CHECKING:
     from .catalog import Catalog, CatalogEntry, SyncReport
+    from .hashing import Callback
+    from .prune import PrunePlan
+    from .push import Publisher, PushPlan
     from .remote import Remote
+    from .reservations import Reservation
 
 log = logging.getLogger("assetstore")
 _UNPINNED_PUSH_ATTEMPTS = 5
@@ -86,7 +82,6 @@ class AssetStore:
         )
         self._remote: Remote | None = None
         self._catalog: Catalog | None = None
-        self._manifests: dict[tuple[str, Version], Manifest] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AssetStore:
@@ -151,9 +146,9 @@ class AssetStore:
         """The local path of ``spec``, downloading (and verifying) it first if needed."""
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
         version = self.resolve(parsed)
-        key = (parsed.name, version)
-        if not force and self.cache.has(*key):
-            manifest = self._manifests.get(key) or self.cache.manifest(*key)
+        if not force and self.cache.has(parsed.name, version):
+            # parsed once per process while the cached copy's file stays the same
+            manifest = self.cache.manifest(parsed.name, version)
         elif self.settings.offline:
             raise AssetNotFoundError(
                 f"{parsed.name}:{version} is not in the assets dir {self.settings.assets_dir} "
@@ -162,13 +157,16 @@ class AssetStore:
                 version=str(version),
             )
         else:
-            manifest = self._download(parsed.name, version, force, callback or NoProgress())
-        self._manifests[key] = manifest
+            manifest = self._download(parsed.name, version, force, callback)
         return self._local_path(manifest, parsed)
 
     def resolve(self, spec: str | Spec) -> Version:
         """The version ``spec`` names: a pinned version as is, else the newest match in
-        the bucket, or in the assets dir when there is no provider or it is unreachable."""
+        the bucket, or in the assets dir when there is no provider or it is unreachable.
+
+        Only an unreachable backend (refused, reset, timed out, DNS) makes it fall back to
+        the assets dir: one that answers "permission denied", "no such bucket" or
+        anything else is an error to report, not to hide behind a cached version."""
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
         if parsed.pinned is not None:
             return parsed.pinned
@@ -177,6 +175,8 @@ class AssetStore:
         try:
             found = self.remote.versions(parsed.name)
         except BackendError as exc:
+            if not _unreachable(exc):
+                raise
             cached = parsed.best(self.cache.versions(parsed.name))
             if cached is None:
                 raise
@@ -195,7 +195,10 @@ class AssetStore:
             )
         return best
 
-    def _download(self, name: str, version: Version, force: bool, callback: Callback) -> Manifest:
+    def _download(
+        self, name: str, version: Version, force: bool, callback: Callback | None
+    ) -> Manifest:
+        from .hashing import NoProgress
         from .pull import fetch_version
 
         with (
@@ -212,7 +215,7 @@ class AssetStore:
                 self.cache,
                 manifest,
                 workers=self.settings.workers,
-                callback=callback,
+                callback=callback or NoProgress(),
                 heartbeat=heartbeat,
                 replace=force,
             )
@@ -241,7 +244,9 @@ class AssetStore:
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
         version = self.resolve(parsed)
         if self.cache.has(parsed.name, version) or self.settings.offline:
-            manifest = self.cache.manifest(parsed.name, version)
+            # the process shares the cache's parsed copy: hand out one of its own
+            shared = self.cache.manifest(parsed.name, version)
+            manifest = dataclasses.replace(shared, metadata=dict(shared.metadata))
         else:
             manifest = self._remote_manifest(parsed.name, version)
         if parsed.sub_path is not None:
@@ -295,9 +300,11 @@ class AssetStore:
         metadata: Mapping[str, str] | None = None,
     ) -> PushPlan:
         """What ``push`` would do: version, files, bytes to send, bytes copied remotely."""
+        from .push import PushPlan, next_version, plan_files, scan_source
+
         name, version = parse_target(target)
         kind, entries, empty_dirs = scan_source(Path(source))
-        files = hash_sources(entries, workers=self.settings.workers)
+        files, reused = plan_files(self.remote, name, entries, workers=self.settings.workers)
         if version is None:
             version = next_version(self.remote.taken(name), bump)
         elif version in self.remote.versions(name):
@@ -312,7 +319,7 @@ class AssetStore:
             kind=kind,
             files=files,
             empty_dirs=tuple(empty_dirs),
-            reused=reusable(self.remote, name, files),
+            reused=reused,
             metadata=dict(metadata or {}),
             explicit=":" in target,
         )
@@ -332,6 +339,8 @@ class AssetStore:
         A reservation of the version left by a push that died is reclaimed when its
         pusher is provably gone, or when it is older than ``reclaim_after`` seconds
         (default: the reservation timeout setting)."""
+        from .hashing import NoProgress
+
         plan = self.plan_push(source, target, bump=bump, metadata=metadata)
         publisher = self._publisher(reclaim_after)
         manifest = self._push_plan(plan, bump, publisher, callback or NoProgress())
@@ -339,6 +348,8 @@ class AssetStore:
         return manifest
 
     def _publisher(self, reclaim_after: float | None = None) -> Publisher:
+        from .push import Publisher
+
         s = self.settings
         timeout = s.reservation_timeout_seconds if reclaim_after is None else reclaim_after
         return Publisher(pushed_by=s.pushed_by, workers=s.workers, reclaim_after=timeout)
@@ -346,6 +357,8 @@ class AssetStore:
     def _push_plan(
         self, plan: PushPlan, bump: str, publisher: Publisher, callback: Callback
     ) -> Manifest:
+        from .push import execute_push, next_version
+
         for _ in range(_UNPINNED_PUSH_ATTEMPTS - 1):
             try:
                 return execute_push(self.remote, plan, publisher, callback=callback)
@@ -375,6 +388,7 @@ class AssetStore:
     ) -> Manifest:
         """Copy the version ``spec`` resolves to into ``target``'s backend, with the same
         version number and metadata (server-side where both are one backend)."""
+        from .hashing import NoProgress
         from .replicate import copy_version
 
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
@@ -394,6 +408,8 @@ class AssetStore:
         """Find reservations left by pushes that died and reclaim those whose pusher is
         provably gone or that are older than ``older_than`` seconds (default: the
         reservation timeout). Pushes under way are left alone."""
+        from .reservations import why_reclaimable
+
         limit = self.settings.reservation_timeout_seconds if older_than is None else older_than
         repairs = []
         for held in self.remote.reservations():
@@ -425,10 +441,14 @@ class AssetStore:
 
     def plan_prune(self, *, keep: int = 1, names: list[str] | None = None) -> PrunePlan:
         """Which cached versions a prune would remove (all but the newest ``keep``)."""
+        from .prune import plan_prune
+
         return plan_prune(self.cache, keep=keep, names=names)
 
     def prune(self, plan: PrunePlan) -> PrunePlan:
         """Carry out ``plan``; returns what was really removed (busy versions stay)."""
+        from .prune import execute_prune
+
         with self.cache.writing("pruning"):
             return execute_prune(self.cache, plan)
 
@@ -443,9 +463,85 @@ class AssetStore:
         return self.catalog.entries(self.remote.url, name)
 
 
+def _unreachable(exc: BackendError) -> bool:
+    """Whether the backend could not be reached at all (the only case in which an
+    unpinned spec may resolve from the assets dir): what the error says, when the remote
+    said it, else what the exceptions it was raised from say."""
+    if exc.unreachable is not None:
+        return exc.unreachable
+    from .retry import is_unreachable
+
+    return is_unreachable(exc)
+
+
 def get(spec: str, *, environ: Mapping[str, str] | None = None) -> Path:
-    """The local path of ``spec``, for services: settings come from the environment."""
-    return AssetStore.from_env(environ).get(spec)
+    """The local path of ``spec``, for services: settings come from the environment.
+
+    The settings are read again whenever the environment, the working directory or the
+    config file differ from the last calls' (the store built from them is reused while
+    they do not); the cached copy's manifest is parsed again whenever its file changes.
+    """
+    return _stores.store_for(environ).get(spec)
+
+
+class _StoresByEnvironment:
+    """The stores ``get`` built, by what their settings were read from: the whole
+    environment, the working directory (relative paths, ``./assetstore.yaml``) and the
+    config file's identity. A few are kept: a process rarely switches between more."""
+
+    _KEEP = 4
+
+    def __init__(self) -> None:
+        self._known: list[tuple[Mapping[Any, Any], Path | None, object, AssetStore]] = []
+        self._lock = threading.Lock()
+
+    def store_for(self, environ: Mapping[str, str] | None) -> AssetStore:
+        if environ is None or environ is os.environ:
+            # os.environ's own bytes: comparing them costs well under a microsecond a
+            # variable, where a decoded copy costs one (and a pod may have thousands).
+            raw = getattr(os.environ, "_data", None)
+            current: Mapping[Any, Any] = raw if isinstance(raw, dict) else dict(os.environ)
+            env: Mapping[str, str] = os.environ
+        else:
+            current = env = dict(environ)
+        try:
+            cwd: Path | None = Path.cwd()
+        except OSError:  # the working directory was removed
+            cwd = None
+        config = _config_identity(env)
+        for known_env, known_cwd, known_config, store in self._known:
+            if known_cwd == cwd and known_config == config and known_env == current:
+                return store
+        snapshot = dict(current)  # before reading the settings: a change since shows
+        store = AssetStore(Settings.load(env))
+        if config is not _RECENT:
+            with self._lock:
+                self._known = [(snapshot, cwd, config, store), *self._known[: self._KEEP - 1]]
+        return store
+
+    def clear(self) -> None:
+        with self._lock:
+            self._known = []
+
+
+_RECENT = object()  # a config file changed too recently for its stamps to be trusted
+
+
+def _config_identity(env: Mapping[str, str]) -> object:
+    """What tells the config file ``Settings.load`` would read apart from another
+    version of it (None when there is none)."""
+    chosen = env.get("ASSETSTORE_CONFIG")
+    path = Path(chosen).expanduser() if chosen else Path("assetstore.yaml")
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) < _SETTLE_NS:
+        return _RECENT
+    return (path.absolute(), _identity_of(info))
+
+
+_stores = _StoresByEnvironment()
 
 
 __all__ = ["AssetStore", "IntegrityError", "VerifyResult", "get"]

@@ -103,9 +103,16 @@ def test_s3_filesystems_leave_retries_to_us_and_time_out() -> None:
         "signature_version": "s3v4",
         "read_timeout": 30,
         "retries": {"mode": "standard", "total_max_attempts": 1},
+        "response_checksum_validation": "when_required",  # we verify sha256 ourselves
+        "s3": {"payload_signing_enabled": False},  # nor hash each upload twice
     }
     assert fs.retries == 1
     assert given["config_kwargs"] == {"connect_timeout": 2}  # the settings are not changed
+    path_style = {"config_kwargs": {"s3": {"addressing_style": "path"}}}
+    assert make_filesystem("s3", path_style).config_kwargs["s3"] == {
+        "payload_signing_enabled": False,
+        "addressing_style": "path",
+    }
     assert fs.dircache.use_listings_cache is False
     assert make_filesystem("s3", given) is not fs  # no instance cache
 

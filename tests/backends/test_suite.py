@@ -5,6 +5,7 @@ server for S3 (moto), GCS (fake-gcs-server) and Azure (Azurite)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ from assetstore import (
     InvalidSpecError,
     Version,
     VersionExistsError,
+    pull,
 )
 from assetstore.check import check_backend
 
@@ -192,6 +194,48 @@ def test_a_large_file_goes_up_in_parts_and_streams_down(backend: Backend, tmp_pa
     assert manifest.files[0].size == 11 * 2**20
     path = backend.store().get("big:0.0")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest.files[0].sha256[7:]
+
+
+class _Counted:
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def set_size(self, size: int | None) -> None:
+        pass
+
+    def relative_update(self, inc: int = 1) -> None:
+        self.bytes += inc
+
+
+@pytest.mark.parametrize("kept", ["good", "corrupt"])
+def test_a_large_download_resumes_from_the_bytes_a_killed_pull_left(
+    backend: Backend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    kept: str,
+) -> None:
+    monkeypatch.setattr(pull, "RESUMABLE_SIZE", 2**20)
+    data = os.urandom(11 * 2**20 + 7)  # three ranges of 5 MiB, the last one short
+    (tmp_path / "w.bin").write_bytes(data)
+    store = backend.store()
+    store.push(tmp_path / "w.bin", "m")
+    if store.cache.has("m", Version(0, 0)):
+        store.cache.remove("m", Version(0, 0))
+    partial = store.cache.state / "partial" / hashlib.sha256(data).hexdigest()
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    half = bytearray(data[: 6 * 2**20 + 3])
+    if kept == "corrupt":
+        half[10] ^= 0xFF
+    partial.write_bytes(bytes(half))
+    counted = _Counted()
+    with caplog.at_level(logging.INFO, logger="assetstore"):
+        path = store.get("m", callback=counted)
+    assert path.read_bytes() == data
+    assert f"at byte {len(half)}" in caplog.text
+    assert not partial.exists()
+    fetched = len(data) - len(half) if kept == "good" else 2 * len(data) - len(half)
+    assert counted.bytes == fetched
 
 
 def test_names_lists_every_asset(backend: Backend, make_tree: Tree) -> None:
