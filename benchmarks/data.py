@@ -1,5 +1,7 @@
 """Generated workloads (never committed): deterministic pseudo-random bytes, so that no
-file compresses or deduplicates, written under the run's scratch folder."""
+file compresses or deduplicates, written under the run's scratch folder. Each data set
+lives in a folder named after its sizes and is reused when it is already there (by every
+backend of a run, and by later runs with ``--keep``)."""
 
 from __future__ import annotations
 
@@ -23,8 +25,28 @@ class Sizes:
     w3_file_bytes: int = 100 * KIB
     w3_changed: int = 10
 
+    def w1_warmup_bytes(self) -> int:
+        """The file the warm-up round of W1 pushes: a sixteenth of the real one."""
+        return max(self.w1_bytes // 16, 64 * KIB)
+
 
 QUICK = Sizes(w1_bytes=8 * MIB, w2_files=40, w3_files=20, w3_changed=2)
+
+
+def big_file_in(root: Path, size: int) -> Path:
+    """The W1 file of ``size`` bytes under the data folder ``root``."""
+    return big_file(root / f"w1-{size}", size)
+
+
+def tree_in(root: Path, files: int, size: int, *, seed: int) -> Path:
+    """The tree of ``files`` files of ``size`` bytes under the data folder ``root``."""
+    return nested_tree(root / f"tree-{files}x{size}-s{seed}", files, size, seed=seed)
+
+
+def warmup_slice(tree: Path) -> Path:
+    """The part of a ``nested_tree`` the warm-up round of W2 pushes: its first top-level
+    folder, a tenth of the files."""
+    return tree / "d0"
 
 
 def _random_bytes(rng: random.Random, size: int) -> bytes:
@@ -32,8 +54,8 @@ def _random_bytes(rng: random.Random, size: int) -> bytes:
 
 
 def big_file(folder: Path, size: int) -> Path:
-    """One file of ``size`` bytes (written in 64 MiB blocks)."""
-    path = folder / "w1" / "big.bin"
+    """One file of ``size`` bytes, ``folder/big.bin`` (written in 64 MiB blocks)."""
+    path = folder / "big.bin"
     if path.is_file() and path.stat().st_size == size:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +69,7 @@ def big_file(folder: Path, size: int) -> Path:
 
 
 def nested_tree(folder: Path, files: int, size: int, *, seed: int) -> Path:
-    """``files`` files of ``size`` bytes in nested folders: a/b/file (10×10 folders,
+    """``files`` files of ``size`` bytes in nested folders: a/b/file (10 by 10 folders,
     at most 100 files per folder)."""
     if folder.is_dir() and sum(1 for _ in folder.rglob("*.bin")) == files:
         return folder
@@ -84,5 +106,5 @@ def tree_facts(folder: Path) -> tuple[int, int]:
             if name.startswith(".") or name.endswith(".SUCCESS"):
                 continue
             count += 1
-            total += os.path.getsize(os.path.join(root, name))
+            total += (Path(root) / name).stat().st_size
     return count, total

@@ -53,19 +53,19 @@ def _memory_gib() -> float:
 def tool_versions() -> dict[str, str]:
     rev = _out(["git", "rev-parse", "--short", "HEAD"])
     dirty = _out(["git", "status", "--porcelain", "assetstore"]) not in ("", "?")
-    have = lambda venv: (peers.venv(venv) / "bin" / "python").exists()  # noqa: E731
+    changes = ", uncommitted changes" if dirty else ""
     versions = {
-        "assetstore": f"{_version('assetstore')} (git {rev}{', uncommitted changes' if dirty else ''})",
+        "assetstore": f"{_version('assetstore')} (git {rev}{changes})",
         "python": sys.version.split()[0],
         "fsspec": _version("fsspec"), "s3fs": _version("s3fs"),
         "aiobotocore": _version("aiobotocore"), "botocore": _version("botocore"),
         "moto": _version("moto"),
     }  # fmt: skip
-    if have("tools"):
+    if peers.installed("tools"):
         versions["rclone"] = _out([peers.binary("tools", "rclone"), "version"])
         versions["s5cmd"] = _out([peers.binary("tools", "s5cmd"), "version"])
         versions["aws"] = _out([peers.binary("tools", "aws"), "--version"])
-    if have("modelkit"):
+    if peers.installed("modelkit"):
         script = "import importlib.metadata as m; print(m.version('modelkit'), m.version('boto3'))"
         mk = _out([peers.binary("modelkit", "python"), "-c", script]).split()
         versions["modelkit"] = f"{mk[0]} (boto3 {mk[1]})" if len(mk) == 2 else "?"
@@ -83,7 +83,7 @@ def collect(*, sizes: Any, moto_sizes: Any, caps: dict[tuple[str, str], int],
             "memory_gib": _memory_gib(),
             "kernel": platform.release(),
             "os": _out(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
-        },  # fmt: skip
+        },
         "versions": tool_versions(),
         "sizes": dataclasses.asdict(sizes),
         "moto_sizes": dataclasses.asdict(moto_sizes),

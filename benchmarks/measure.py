@@ -3,16 +3,29 @@ rusage, i.e. the kernel's own high-water mark) and the JSON line the step printe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 
-TIME = shutil.which("time", path="/usr/bin:/bin") or "/usr/bin/time"  # apt-get install time
+# GNU time (apt-get install time) forks the step from a small C process: wait4() on our
+# own child would count the pre-exec copy of this (large) Python process in the
+# high-water mark. Without it, drivers/peak_rss.py forks from a bare `python -S`, whose
+# own ~8 MiB then sets the floor of every figure (fine for a smoke run).
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+PEAK_RSS = Path(__file__).resolve().parent / "drivers" / "peak_rss.py"
+RSS_PROBE = "GNU time" if GNU_TIME else "fork + wait4 from `python -S` (floor ~8 MiB)"
+# A step that runs longer is killed and counts as failed, so that a hang in the engine
+# cannot stall the run (the slowest step of the full run takes ~1.5 min; run.py lowers
+# this for --quick).
+STEP_TIMEOUT = 20 * 60.0
 
 
 @dataclass(frozen=True)
@@ -40,31 +53,39 @@ def base_env() -> dict[str, str]:
     for key in list(env):
         if key.startswith(("ASSETSTORE_", "AWS_", "MODELKIT_", "S3_")):
             del env[key]
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a stale .pyc is recompiled once, not per run
     env.update(
         AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-        AWS_EC2_METADATA_DISABLED="true", PYTHONDONTWRITEBYTECODE="1",
-        NO_PROXY="127.0.0.1,localhost",
+        AWS_EC2_METADATA_DISABLED="true", NO_PROXY="127.0.0.1,localhost",
     )  # fmt: skip
     return env
+
+
+def _rss_argv(rss_file: Path, argv: list[str]) -> list[str]:
+    """``argv`` wrapped so that its peak RSS (KiB) lands in ``rss_file``."""
+    if GNU_TIME:
+        return [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
+    return [sys.executable, "-S", str(PEAK_RSS), str(rss_file), *argv]
 
 
 def run(step: Step, log: Path) -> Sample:
     """Run ``step`` once; raise StepFailed (with the log's tail) if it fails."""
     env = {**base_env(), **step.env}
     rss_file = log.with_suffix(".rss")
-    # GNU time forks the step from a small C process: wait4() on our own child would
-    # count the pre-exec copy of this (large) Python process in the high-water mark.
-    argv = [TIME, "-f", "%M", "-o", str(rss_file), *step.argv]
+    argv = _rss_argv(rss_file, step.argv)
     with log.open("w+b") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
             argv, env=env, cwd=step.cwd, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        proc.wait()
+        hung = _wait(proc, STEP_TIMEOUT)
         seconds = time.perf_counter() - start
         out.seek(0)
         text = out.read().decode(errors="replace")
+    if hung:
+        tail = "\n".join(text.splitlines()[-15:])
+        raise StepFailed(f"{' '.join(step.argv[:4])}... hung: killed after {seconds:.0f} s\n{tail}")
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-15:])
         raise StepFailed(f"{' '.join(step.argv[:4])}... exited {proc.returncode}:\n{tail}")
@@ -72,6 +93,21 @@ def run(step: Step, log: Path) -> Sample:
     inner = output.get("seconds")
     rss_kib = int(rss_file.read_text().split()[-1])
     return Sample(seconds, rss_kib / 1024, inner if isinstance(inner, float) else None, output)
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait for ``proc``; True if it had to be killed (with its process group: the step
+    runs under GNU time) after ``timeout`` seconds. Interrupted, it kills them too."""
+    try:
+        proc.wait(timeout=timeout)
+    except BaseException as exc:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            raise
+        return True
+    return False
 
 
 def _last_json(text: str) -> dict[str, object]:

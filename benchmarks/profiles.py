@@ -26,11 +26,17 @@ def _frames(stack: str) -> list[str]:
     return [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
 
 
+def _ours(frame: str) -> bool:
+    """A frame of assetstore's own code (py-spy shortens paths to ``assetstore/x.py``)."""
+    where = frame.partition(" (")[2]
+    return where.startswith("assetstore/") or "/assetstore/" in where
+
+
 def _short(frame: str) -> str:
     """``fn (path/to/module.py:12)`` -> ``module.fn``."""
     name, _, where = frame.partition(" (")
     module = where.split(":")[0].rsplit("/", 1)[-1].removesuffix(".py")
-    package = "assetstore." if "/assetstore/" in where else ""
+    package = "assetstore." if _ours(frame) else ""
     return f"{package}{module}.{name}"
 
 
@@ -52,9 +58,12 @@ def summarize(folded: Path, *, top: int = 10) -> dict[str, Any]:
             continue
         self_time[_short(frames[-1])] += count
         threads[_thread(stack)] += count
-        for name in {_short(f) for f in frames if "/assetstore/" in f}:
+        for name in {_short(f) for f in frames if _ours(f)}:
             total_ours[name] += count
-    share = lambda c: round(100 * c / samples, 1) if samples else 0.0  # noqa: E731
+
+    def share(count: int) -> float:
+        return round(100 * count / samples, 1) if samples else 0.0
+
     return {
         "samples": samples,
         "self": [(name, share(c)) for name, c in self_time.most_common(top)],

@@ -9,10 +9,10 @@ import asyncio
 import contextlib
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .servers import HOST, free_port
+from tests.servers import HOST, free_port
 
 
 @dataclass
@@ -36,7 +36,9 @@ class Traffic:
         }
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count) -> None:  # type: ignore[no-untyped-def]
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: Callable[[int], None]
+) -> None:
     try:
         while data := await reader.read(256 * 1024):
             count(len(data))
@@ -91,7 +93,9 @@ class _Session:
         writer.write(data)
         await writer.drain()
 
-    async def _body(self, reader, writer, kind: str, length: int) -> None:  # type: ignore[no-untyped-def]
+    async def _body(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str, length: int
+    ) -> None:
         left = length
         while left:
             data = await reader.read(min(left, 256 * 1024))
@@ -101,7 +105,9 @@ class _Session:
             self.t.body[kind] += len(data)
             await self._send(writer, data)
 
-    async def _chunked(self, reader, writer, kind: str) -> None:  # type: ignore[no-untyped-def]
+    async def _chunked(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str
+    ) -> None:
         while True:
             line = await reader.readuntil(b"\r\n")
             size = int(line.split(b";")[0], 16)

@@ -13,13 +13,16 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 MB = 1_000_000 / 1024**2  # MiB per MB
+X = "\N{MULTIPLICATION SIGN}"  # in ratios: 1.25x
+DASH = "\N{EN DASH}"  # in ranges: min-max
 COLORS = {"assetstore": "#1f77b4", "s3fs": "#17becf", "s5cmd": "#2ca02c", "aws": "#ff7f0e",
           "modelkit": "#d62728", "cp": "#7f7f7f", "full-push": "#9467bd"}  # fmt: skip
 
 
 def _row(results: dict[str, Any], backend: str, workload: str, op: str,
          tool: str = "assetstore") -> dict[str, Any] | None:  # fmt: skip
-    for r in results["rows"]:
+    rows: list[dict[str, Any]] = results["rows"]
+    for r in rows:
         if (r["backend"], r["workload"], r["op"], r["tool"]) == (backend, workload, op, tool):
             return r
     return None
@@ -42,17 +45,17 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     """(target, measured, held?) — None when the run did not measure it."""
     out: list[tuple[str, str, bool | None]] = []
 
-    def check(label: str, value: float | None, limit: float, unit: str = "×") -> None:
+    def check(label: str, value: float | None, limit: float, unit: str = X) -> None:
         if value is None:
             out.append((label, "not measured", None))
         else:
-            out.append((label, f"{value:.2f}{unit}" if unit == "×" else f"{value:.2f} {unit}",
-                        value <= limit))  # fmt: skip
+            shown = f"{value:.2f}{unit}" if unit == X else f"{value:.2f} {unit}"
+            out.append((label, shown, value <= limit))
 
     for op in ("push", "pull"):
-        for peer, limit, text in (("modelkit", 0.2, "≥ 5× faster than modelkit"),
-                                  ("aws", 1 / 1.5, "≥ 1.5× faster than the AWS CLI"),
-                                  ("s5cmd", 1.25, "≤ 1.25× s5cmd's time"),
+        for peer, limit, text in (("modelkit", 0.2, f"≥ 5{X} faster than modelkit"),
+                                  ("aws", 1 / 1.5, f"≥ 1.5{X} faster than the AWS CLI"),
+                                  ("s5cmd", 1.25, f"≤ 1.25{X} s5cmd's time"),
                                   ("s3fs", 1.2, "< 20% over raw s3fs")):  # fmt: skip
             check(
                 f"W2 {op}, rclone: {text} (time ratio ≤ {limit:.2f})",
@@ -60,13 +63,13 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 limit,
             )
     for op in ("push", "pull"):
-        peer = _fastest_peer(results, "rclone", "W1", op)
+        fastest = _fastest_peer(results, "rclone", "W1", op)
         check(
-            f"W1 {op}, rclone: ≤ 1.1× the fastest peer ({peer})",
-            _ratio(results, "rclone", "W1", op, peer or ""),
+            f"W1 {op}, rclone: ≤ 1.1{X} the fastest peer ({fastest})",
+            _ratio(results, "rclone", "W1", op, fastest or ""),
             1.1,
         )
-        check(f"W1 {op}, local: ≤ 1.3× cp", _ratio(results, "local", "W1", op, "cp"), 1.3)
+        check(f"W1 {op}, local: ≤ 1.3{X} cp", _ratio(results, "local", "W1", op, "cp"), 1.3)
     _w3_targets(results, check)
     _w4_targets(results, check)
     for op in ("push", "pull"):
@@ -81,9 +84,9 @@ def _w3_targets(results: dict[str, Any], check: Any) -> None:
     sent = None
     if w3 and "second_push" in w3:
         sent = sum(w3["second_push"]["request_body_bytes"].values()) / w3["changed_bytes"]
-    check("W3: second push sends ≤ 1.1× the changed bytes (request bodies)", sent, 1.1)
+    check(f"W3: second push sends ≤ 1.1{X} the changed bytes (request bodies)", sent, 1.1)
     check(
-        "W3: second push ≥ 10× faster than a full push (time ratio ≤ 0.10)",
+        f"W3: second push ≥ 10{X} faster than a full push (time ratio ≤ 0.10)",
         _ratio(results, "rclone", "W3", "second push", "full-push"),
         0.1,
     )
@@ -91,7 +94,11 @@ def _w3_targets(results: dict[str, Any], check: Any) -> None:
 
 def _w4_targets(results: dict[str, Any], check: Any) -> None:
     w4 = results["w4"]
-    worst = lambda key: max(x[key]["median"] for x in w4) * 1000 if w4 else None  # noqa: E731
+
+    def worst(key: str) -> float | None:
+        """The slowest of the W4 assets' medians, in ms."""
+        return max(x[key]["median"] for x in w4) * 1000 if w4 else None
+
     check(
         "W4a: in-process warm get(), long-lived AssetStore < 1 ms",
         worst("in_process_store_get"),
@@ -110,15 +117,15 @@ def _w4_targets(results: dict[str, Any], check: Any) -> None:
 
 
 def _mark(ok: bool | None) -> str:
-    return {True: "✓", False: "✗", None: "–"}[ok]
+    return {True: "✓", False: "✗", None: DASH}[ok]
 
 
 def markdown(results: dict[str, Any], *, quick: bool = False) -> str:
     meta = results["meta"]
     parts = [_header(meta, quick), _targets_table(results), _errors(results),
-             _results_table(results),
+             _notes(results), _results_table(results),
              _w3_section(results), _w4_section(results), _resume_section(results),
-             _profiles_section(results), _method(meta)]  # fmt: skip
+             _profiles_section(results), _method(meta), REPRODUCE]  # fmt: skip
     return "\n".join(p for p in parts if p)
 
 
@@ -127,6 +134,7 @@ def _header(meta: dict[str, Any], quick: bool) -> str:
     versions = "\n".join(f"| {k} | {escape(str(v))} |" for k, v in meta["versions"].items())
     smoke = ("\n> **Smoke run** (`--quick`): tiny data, one run — these figures mean nothing; "
              "it only proves the suite still works.\n") if quick else ""  # fmt: skip
+    took = f"took {meta['seconds'] / 60:.1f} min on {meta['date']}"
     return f"""# Benchmarks
 
 How fast assetstore moves assets, side by side with modelkit 0.1.3, the AWS CLI, s5cmd,
@@ -134,7 +142,7 @@ plain s3fs and `cp`, on the workloads of issue 5. This page is generated by the 
 `benchmarks/`; do not edit it by hand (the profile findings come from
 `benchmarks/findings.md`).
 {smoke}
-Command: `{meta["command"]}` — took {meta["seconds"] / 60:.1f} min on {meta["date"]}.{_earlier(meta)}
+Command: `{meta["command"]}` — {took}.{_earlier(meta)}
 
 Machine: {m["cpu"]}, {m["cores"]} cores, {m["memory_gib"]} GiB RAM, {m["os"]}, Linux
 {m["kernel"]}. Loopback and the local disk are far faster than any S3 server here, so
@@ -188,11 +196,20 @@ def _errors(results: dict[str, Any]) -> str:
     return "## Failures during the run\n\n" + "\n".join(failed) + "\n"
 
 
+def _notes(results: dict[str, Any]) -> str:
+    notes = results.get("notes", [])
+    if not notes:
+        return ""
+    return "## Skipped in this run\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+
+
 def _results_table(results: dict[str, Any]) -> str:
     lines = ["## All results", "",
              "Median wall time of the whole command (process start-up included) over the "
-             "timed runs; min–max; peak RSS; for assetstore, its time ratio to each peer.", "",
-             "| backend | workload | op | tool | median s | min–max s | runs | peak RSS MiB | assetstore ÷ peer |",
+             f"timed runs; min{DASH}max; peak RSS; for assetstore, its time ratio to each peer.",
+             "",
+             f"| backend | workload | op | tool | median s | min{DASH}max s | runs "
+             "| peak RSS MiB | assetstore ÷ peer |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
     for r in results["rows"]:
         s = r["seconds"]
@@ -203,18 +220,19 @@ def _results_table(results: dict[str, Any]) -> str:
             continue
         ratios = ", ".join(f"{k} {v:.2f}" for k, v in r.get("ratios", {}).items() if v)
         lines.append(f"| {r['backend']} | {r['workload']} | {r['op']} | {r['tool']} | "
-                     f"{s['median']:.2f} | {s['min']:.2f}–{s['max']:.2f} | {r['runs']} | "
+                     f"{s['median']:.2f} | {s['min']:.2f}{DASH}{s['max']:.2f} | {r['runs']} | "
                      f"{r['rss_mib']['max']:.0f} | {ratios} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
 def _w3_section(results: dict[str, Any]) -> str:
     lines = []
+    changed = results.get("meta", {}).get("sizes", {}).get("w3_changed", 10)
     for backend, w3 in results["w3_bytes"].items():
         if "error" in w3:
             lines.append(f"| {backend} | failed: {escape(w3['error'])} | | | | |")
             continue
-        for label, key in (("second push (10 files changed)", "second_push"),
+        for label, key in ((f"second push ({changed} files changed)", "second_push"),
                            ("full push of the same tree", "full_push")):  # fmt: skip
             t = w3[key]
             body = sum(t["request_body_bytes"].values())
@@ -237,17 +255,21 @@ def _w4_section(results: dict[str, Any]) -> str:
             ("in_process_module_get", "in-process `assetstore.get()`"),
             ("fresh_process_get", "fresh `python -c 'import assetstore; assetstore.get(...)'`"),
             ("import_assetstore", "`python -c 'import assetstore'`"),
-            ("cli_help", "`assetstore --help`"), ("python_baseline", "`python -c pass` (floor)")]  # fmt: skip
-    head = " | ".join(x["label"] for x in results["w4"])
-    lines = [f"| {text} | " + " | ".join(f"{x[k]['median'] * 1000:.2f}" for x in results["w4"]) + " |"
+            ("cli_help", "`assetstore --help`"),
+            ("python_baseline", "`python -c pass` (floor)")]  # fmt: skip
+    w4 = results["w4"]
+    head = " | ".join(x["label"] for x in w4)
+    lines = [f"| {text} | " + " | ".join(f"{x[k]['median'] * 1000:.2f}" for x in w4) + " |"
              for k, text in keys]  # fmt: skip
+    n_proc = w4[0]["fresh_process_get"].get("n", 10)
+    after = ", after a warm-up" if results.get("meta", {}).get("warmup", 1) else ""
     imports = "\n".join(
         f"| `{name.strip()}` | {ms:.1f} |" for name, ms in results["import_profile"]
     )
     return (
         f"""## W4: warm get of a pinned, cached version (local provider set)
 
-Medians in milliseconds (300 in-process calls; 10 fresh processes after a warm-up).
+Medians in milliseconds (300 in-process calls; {n_proc} fresh processes of each kind{after}).
 
 | measure | {head} |
 | --- | {" | ".join("---:" for _ in results["w4"])} |
@@ -304,8 +326,10 @@ def _profiles_section(results: dict[str, Any]) -> str:
 
 
 def _method(meta: dict[str, Any]) -> str:
-    sizes, moto = meta["sizes"], meta["moto_sizes"]
+    sizes = meta["sizes"]
     caps = ", ".join(f"{k}: {v} runs" for k, v in meta["caps"].items()) or "none"
+    rss = meta.get("rss_probe", "GNU time")
+    rss_text = "GNU time's `%M` of that process" if rss == "GNU time" else rss
     return f"""## Method
 
 - Every figure is the median of {meta["runs"]} timed runs after {meta["warmup"]} warm-up
@@ -313,21 +337,66 @@ def _method(meta: dict[str, Any]) -> str:
   round by round; ratios are taken within a round, then their median is reported.
 - Each step is one process, timed from spawn to exit (start-up included), with
   `os.sync()` before it so that one tool's dirty pages are not billed to the next.
-  Peak RSS is GNU time's `%M` of that process.
+  Peak RSS is {rss_text}.
 - Data is generated per run (never committed): W1 one file of {sizes["w1_bytes"]:,} bytes;
-  W2 {sizes["w2_files"]:,} files of {sizes["w2_file_bytes"]:,} bytes in 10×10 nested
+  W2 {sizes["w2_files"]:,} files of {sizes["w2_file_bytes"]:,} bytes in 10 by 10 nested
   folders; W3 {sizes["w3_files"]:,} files of {sizes["w3_file_bytes"]:,} bytes, then
   {sizes["w3_changed"]} of them rewritten.
-- Pushes go to a fresh prefix each run (so assetstore never reuses a previous
-  version's bytes outside W3) and are deleted afterwards, untimed; pulls are cold (empty
-  destination / assets dir) from a copy each tool pushed once, untimed.
+{_transfer_method(meta)}
 - Slow peers run fewer timed rounds (no warm-up of their own): {caps}.
-- moto is a second reference only, with smaller data (W1 {moto["w1_bytes"]:,} bytes, W2
-  {moto["w2_files"]:,} files) and at most 3 runs: it serves ~250 small objects/s.
+{_moto_method(meta)}
 - Peers: modelkit 0.1.3 through its `StorageProvider.new` / `AssetsManager.fetch_asset`;
   `aws s3 cp [--recursive]`; `s5cmd cp`; s3fs `put`/`get` (batch, async) with
   botocore's CRC checks set to `when_required`; `cp -r`. Each in its own virtualenv under
   `benchmarks/.peers/` (gitignored), pinned in `benchmarks/peers.py`.
+"""
+
+
+def _transfer_method(meta: dict[str, Any]) -> str:
+    """How W1/W2 push and pull rounds are set up (runs before ``moto_tools`` was
+    recorded used a full-size warm-up for pulls too and a separate setup push)."""
+    if "moto_tools" not in meta:
+        return """- Pushes go to a fresh prefix each run (so assetstore never reuses a previous
+  version's bytes outside W3) and are deleted afterwards, untimed; pulls are cold (empty
+  destination / assets dir) from a copy each tool pushed once, untimed."""
+    return """- Pushes go to a fresh prefix each run (so assetstore never reuses a previous
+  version's bytes outside W3) and are deleted afterwards, untimed. The warm-up round of
+  W1 and W2 pushes a slice of the data (W1: a file of a sixteenth of the size; W2: a
+  tenth of the files): same tools, code paths and server, a fraction of the time.
+- Pulls are cold (empty destination / assets dir), each tool pulling the copy it pushed
+  in its last timed push round; they follow the push rounds directly on the same server
+  and data, which serve as their warm-up."""
+
+
+def _moto_method(meta: dict[str, Any]) -> str:
+    moto = meta["moto_sizes"]
+    data = f"W1 {moto['w1_bytes']:,} bytes, W2 {moto['w2_files']:,} files"
+    tools = meta.get("moto_tools")
+    if not tools:
+        return f"""- moto is a second reference only, with smaller data ({data})
+  and at most 3 runs: it serves ~250 small objects/s."""
+    return f"""- moto is a second reference only ({", ".join(tools)}; W1 and W2), with smaller
+  data ({data}): it serves ~250 small objects/s."""
+
+
+REPRODUCE = """## How to reproduce
+
+From the repository root, in the dev virtualenv (`pip install -e '.[dev]'`), on Linux:
+
+```sh
+python -m benchmarks.run                            # the full run: about 35 min on 2 cores
+python -m benchmarks.report docs/benchmarks.json    # re-render this page from its JSON
+```
+
+The full run writes `docs/benchmarks.md`, `docs/benchmarks.json` and
+`docs/img/benchmarks.svg`. On first use it installs the pinned peers (AWS CLI, s5cmd,
+rclone, py-spy; modelkit 0.1.3) into virtualenvs under `benchmarks/.peers/`, which needs
+the network once; a peer that cannot be installed is skipped with a note. Exact peak RSS
+needs GNU time (`apt-get install time`). Parts of the suite: `--backends`, `--workloads`,
+`--runs N`, `--warmup N`; `--merge JSON` adds a partial run to an earlier one.
+`python -m benchmarks.run --quick` is the smoke version (tiny data, one run, local and
+moto, no peer virtualenvs) that CI runs through `tests/test_benchmarks_smoke.py`;
+`python -m benchmarks.run --help` lists the rest.
 """
 
 
@@ -350,7 +419,8 @@ def chart(results: dict[str, Any]) -> str:
             body.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{tool}</text>'
                         f'<rect x="{left}" y="{y}" width="{w:.0f}" height="{bar}" '
                         f'fill="{COLORS.get(tool, "#888")}"/>'
-                        f'<text x="{left + w + 4:.0f}" y="{y + 11}">{value:.2f} s</text>')  # fmt: skip
+                        f'<text x="{left + w + 4:.0f}" y="{y + 11}">'
+                        f'{value:.2f} s</text>')  # fmt: skip
             y += bar + 3
         y += gap
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y}" '

@@ -1,101 +1,72 @@
-"""S3 servers on 127.0.0.1 for the benchmarks: ``rclone serve s3`` (headline figures)
-and moto's server mode (second reference). Each starts on a free port in its own
-process group and is killed (by its own pid) on exit."""
+"""S3 servers on 127.0.0.1 for the benchmarks: ``rclone serve s3`` (headline figures) and
+moto's server mode (second reference).
+
+Both start through the test suite's recipes in ``tests/servers.py`` (free port, own
+process group, bounded wait until it answers, killed by its own pid on exit): moto as the
+tests start it, rclone with the same helper. Only what the benchmarks add lives here: the
+bucket, the credentials and an s3fs client for untimed setup and clean-up.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-HOST = "127.0.0.1"
-KEY, SECRET = "benchkey", "benchsecret"
+from tests import servers as test_servers
+from tests.servers import HOST, ServerUnavailable
+
+if TYPE_CHECKING:
+    import s3fs
+
+__all__ = ["BUCKET", "HOST", "S3", "ServerUnavailable", "moto_s3", "rclone_s3", "s3fs_client"]
+
 BUCKET = "bench"
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+RCLONE_KEY, RCLONE_SECRET = "benchkey", "benchsecret"
 
 
 @dataclass(frozen=True)
 class S3:
     name: str  # "rclone" or "moto"
     endpoint: str
+    key: str
+    secret: str
     bucket: str = BUCKET
-    key: str = KEY
-    secret: str = SECRET
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        with _OPENER.open(url, timeout=1.0):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-@contextlib.contextmanager
-def _process(cmd: list[str], url: str, log: Path) -> Iterator[None]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{cmd[0]} did not start; see {log}")
-            time.sleep(0.05)
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @contextlib.contextmanager
 def rclone_s3(rclone: str, workdir: Path) -> Iterator[S3]:
     """``rclone serve s3`` over a folder; buckets are its top-level folders."""
+    if not Path(rclone).is_file():
+        raise ServerUnavailable(f"rclone not found at {rclone}")
     root = workdir / "rclone-data"
     (root / BUCKET).mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    cmd = [
-        rclone, "serve", "s3", "--addr", f"{HOST}:{port}", "--auth-key", f"{KEY},{SECRET}",
-        "--config", "/dev/null", "--log-level", "ERROR", str(root),
-    ]  # fmt: skip
-    with _process(cmd, f"http://{HOST}:{port}/", workdir / "rclone.log"):
-        yield S3("rclone", f"http://{HOST}:{port}")
+
+    def command(port: int) -> list[str]:
+        return [
+            rclone, "serve", "s3", "--addr", f"{HOST}:{port}",
+            "--auth-key", f"{RCLONE_KEY},{RCLONE_SECRET}", "--config", "/dev/null",
+            "--log-level", "ERROR", str(root),
+        ]  # fmt: skip
+
+    # tests/servers.py has no public generic HTTP-server starter; its private one is
+    # exactly the recipe wanted here (retry on a port clash, log tail on failure).
+    with test_servers._http_server("rclone", command, "/", workdir) as port:
+        yield S3("rclone", f"http://{HOST}:{port}", RCLONE_KEY, RCLONE_SECRET)
 
 
 @contextlib.contextmanager
-def moto_s3(moto_server: str, workdir: Path) -> Iterator[S3]:
-    port = free_port()
-    cmd = [moto_server, "-H", HOST, "-p", str(port)]
-    with _process(cmd, f"http://{HOST}:{port}/moto-api/", workdir / "moto.log"):
-        server = S3("moto", f"http://{HOST}:{port}")
+def moto_s3() -> Iterator[S3]:
+    """moto's S3 server as the tests start it, with the benchmarks' bucket created."""
+    with test_servers.moto_s3() as srv:
+        server = S3("moto", srv.endpoint_url, srv.key, srv.secret)
         s3fs_client(server).mkdir(BUCKET)
         yield server
 
 
-def s3fs_client(server: S3):  # type: ignore[no-untyped-def]
+def s3fs_client(server: S3) -> s3fs.S3FileSystem:
     """An s3fs filesystem on ``server`` (for setup and clean-up, never timed)."""
     import s3fs
 

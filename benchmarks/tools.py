@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing_extensions import override
+
 from . import peers
 from .measure import Step
 from .servers import S3, s3fs_client
@@ -83,14 +85,17 @@ class AssetStoreTool(Tool):
         return {**env, **b.s3_env(), "ASSETSTORE_STORAGE_PROVIDER": "s3",
                 "ASSETSTORE_STORAGE_BUCKET": b.s3.bucket}  # fmt: skip
 
+    @override
     def push(self, b: Backend, src: Path, slot: str, home: Path) -> Step:
         argv = [sys.executable, str(DRIVERS / "assetstore_op.py"), "push", str(src), ASSET]
         return Step(argv, self.env(b, slot, home))
 
+    @override
     def pull(self, b: Backend, slot: str, src: Path, dest: Path) -> Step:
         argv = [sys.executable, str(DRIVERS / "assetstore_op.py"), "pull", f"{ASSET}:0.0"]
         return Step(argv, self.env(b, slot, dest))
 
+    @override
     def pulled(self, dest: Path, src: Path) -> Path:
         root = dest / ASSET / "0.0"
         return root / src.name if src.is_file() else root
@@ -106,17 +111,21 @@ class ModelkitTool(Tool):
             return {**env, "MODELKIT_STORAGE_PROVIDER": "local",
                     "MODELKIT_STORAGE_BUCKET": str(b.root)}  # fmt: skip
         return {**env, **b.s3_env(), "MODELKIT_STORAGE_PROVIDER": "s3",
-                "MODELKIT_STORAGE_BUCKET": b.s3.bucket, "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+                "MODELKIT_STORAGE_BUCKET": b.s3.bucket,
+                "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
 
     def _argv(self, *args: str) -> list[str]:
         return [peers.binary("modelkit", "python"), str(DRIVERS / "modelkit_op.py"), *args]
 
+    @override
     def push(self, b: Backend, src: Path, slot: str, home: Path) -> Step:
         return Step(self._argv("push", str(src), ASSET), self.env(b, slot, home))
 
+    @override
     def pull(self, b: Backend, slot: str, src: Path, dest: Path) -> Step:
         return Step(self._argv("pull", f"{ASSET}:0.0"), self.env(b, slot, dest))
 
+    @override
     def pulled(self, dest: Path, src: Path) -> Path:
         return dest / ASSET / "0.0"  # a single file is stored as the version itself
 
@@ -132,9 +141,11 @@ class S3fsTool(Tool):
         base = f"{b.s3.bucket}/{self.prefix(slot)}"
         return f"{base}/{src.name}" if src.is_file() else base
 
+    @override
     def push(self, b: Backend, src: Path, slot: str, home: Path) -> Step:
         return Step(self._argv("push", str(src), self._key(b, slot, src)), b.s3_env())
 
+    @override
     def pull(self, b: Backend, slot: str, src: Path, dest: Path) -> Step:
         target = dest / src.name if src.is_file() else dest
         return Step(self._argv("pull", self._key(b, slot, src), str(target)), b.s3_env())
@@ -154,9 +165,11 @@ class AwsTool(Tool):
         base = f"s3://{b.s3.bucket}/{self.prefix(slot)}/"
         return base + src.name if src.is_file() else base
 
+    @override
     def push(self, b: Backend, src: Path, slot: str, home: Path) -> Step:
         return Step(self._argv(b, src, str(src), self._url(b, slot, src)), b.s3_env())
 
+    @override
     def pull(self, b: Backend, slot: str, src: Path, dest: Path) -> Step:
         target = dest / src.name if src.is_file() else dest
         return Step(self._argv(b, src, self._url(b, slot, src), str(target)), b.s3_env())
@@ -170,12 +183,14 @@ class S5cmdTool(Tool):
         return [peers.binary("tools", "s5cmd"), "--log", "error", "--endpoint-url",
                 b.s3.endpoint, "cp", *args]  # fmt: skip
 
+    @override
     def push(self, b: Backend, src: Path, slot: str, home: Path) -> Step:
         assert b.s3 is not None
         url = f"s3://{b.s3.bucket}/{self.prefix(slot)}/"
         source = str(src) if src.is_file() else f"{src}/*"
         return Step(self._argv(b, source, url), b.s3_env())
 
+    @override
     def pull(self, b: Backend, slot: str, src: Path, dest: Path) -> Step:
         assert b.s3 is not None
         url = f"s3://{b.s3.bucket}/{self.prefix(slot)}/"
@@ -189,17 +204,20 @@ class CpTool(Tool):
     name = "cp"
     backends = ("local",)
 
+    @override
     def push(self, b: Backend, src: Path, slot: str, home: Path) -> Step:
         assert b.root is not None
         target = b.root / self.prefix(slot)
         target.parent.mkdir(parents=True, exist_ok=True)
         return Step(["cp", "-r", str(src), str(target)])
 
+    @override
     def pull(self, b: Backend, slot: str, src: Path, dest: Path) -> Step:
         assert b.root is not None
         dest.parent.mkdir(parents=True, exist_ok=True)
         return Step(["cp", "-r", str(b.root / self.prefix(slot)), str(dest)])
 
+    @override
     def pulled(self, dest: Path, src: Path) -> Path:
         return dest
 

@@ -1,4 +1,4 @@
-"""The workloads of issue 5 (W1–W5 and the resume check), each building its cases
+"""The workloads of issue 5 (W1 to W5 and the resume check), each building its cases
 and returning report rows."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from statistics import median
 from typing import Any
 
 from . import data
@@ -53,32 +53,49 @@ def _verify(tool: Tool, dest: Path, src: Path) -> None:
         raise StepFailed(f"{tool.name}: pulled {got} (files, bytes), expected {want}")
 
 
-def push_cases(ctx: Ctx, b: Backend, src: Path, workload: str) -> list[Case]:
+def push_cases(
+    ctx: Ctx, b: Backend, src: Path, workload: str, warm: Path, kept: dict[str, str]
+) -> list[Case]:
+    """Each tool pushes ``src`` to a fresh slot per round (``warm``, a slice of it, in the
+    warm-up rounds), removed afterwards, except the last timed round's: that one is kept
+    in ``kept`` (tool -> slot) as the source of the pull comparison."""
     cases = []
     for tool in ctx.tools_for(b):
         home = ctx.scratch("home", b.name, "push", tool.name)
+        cap = ctx.caps.get((workload, tool.name))
+        last = ctx.warmup + (ctx.runs if cap is None else min(cap, ctx.runs)) - 1
 
         def before(i: int, tool: Tool = tool, home: Path = home) -> Step:
-            return tool.push(b, src, f"{workload}-p{i}", home)
+            return tool.push(b, warm if i < ctx.warmup else src, f"{workload}-p{i}", home)
 
-        def after(i: int, _s: Sample, tool: Tool = tool) -> None:
-            b.remove(tool.prefix(f"{workload}-p{i}"))
+        def after(i: int, _s: Sample, tool: Tool = tool, last: int = last) -> None:
+            if i == last:
+                kept[tool.name] = f"{workload}-p{i}"
+            else:
+                b.remove(tool.prefix(f"{workload}-p{i}"))
 
-        cases.append(Case(tool.name, before, after, ctx.caps.get((workload, tool.name))))
+        cases.append(Case(tool.name, before, after, cap))
     return cases
 
 
-def pull_cases(ctx: Ctx, b: Backend, src: Path, workload: str) -> list[Case]:
+def _pull_source(ctx: Ctx, b: Backend, tool: Tool, src: Path, slot: str) -> str | None:
+    """Push ``src`` once, untimed, for a tool whose last timed push is missing (it
+    failed); returns why that failed too, or None."""
+    home = ctx.scratch("home", b.name, "setup", tool.name)
+    try:
+        run(tool.push(b, src, slot, home), ctx.work / "logs" / "setup.log")
+    except StepFailed as exc:
+        print(f"  {tool.name} setup failed: {exc}", flush=True)
+        return f"setup push failed: {str(exc).splitlines()[-1][:200]}"
+    return None
+
+
+def pull_cases(ctx: Ctx, b: Backend, src: Path, workload: str, kept: dict[str, str]) -> list[Case]:
+    """Each tool pulls, cold, the copy of ``src`` it pushed last (``kept``)."""
     cases = []
     for tool in ctx.tools_for(b):
-        slot = f"{workload}-src"
-        home = ctx.scratch("home", b.name, "setup", tool.name)
-        try:
-            run(tool.push(b, src, slot, home), ctx.work / "logs" / "setup.log")
-            error = None
-        except StepFailed as exc:
-            print(f"  {tool.name} setup failed: {exc}", flush=True)
-            error = f"setup push failed: {str(exc).splitlines()[-1][:200]}"
+        slot = kept.get(tool.name, f"{workload}-src")
+        error = None if tool.name in kept else _pull_source(ctx, b, tool, src, slot)
         dest = ctx.work / "dest" / tool.name
 
         def before(_i: int, tool: Tool = tool, dest: Path = dest, slot: str = slot) -> Step:
@@ -97,16 +114,25 @@ def pull_cases(ctx: Ctx, b: Backend, src: Path, workload: str) -> list[Case]:
     return cases
 
 
-def transfer(ctx: Ctx, b: Backend, src: Path, workload: str) -> list[dict[str, Any]]:
-    """W1 / W2: push, then cold pull, every tool side by side."""
-    rows = []
-    for op, make in (("push", push_cases), ("pull", pull_cases)):
-        cases = make(ctx, b, src, workload)
-        side_by_side(cases, runs=ctx.runs, warmup=ctx.warmup, logs=ctx.work / "logs")
-        rows += [
-            {"backend": b.name, "workload": workload, "op": op, **row(c, cases)} for c in cases
-        ]
-    return rows
+def transfer(ctx: Ctx, b: Backend, src: Path, warm: Path, workload: str) -> list[dict[str, Any]]:
+    """W1 / W2: push, then cold pull, every tool side by side.
+
+    The push comparison starts with the warm-up round(s), on ``warm`` (a slice of
+    ``src``: the same tools, code paths and server, a fraction of the time). The pull
+    comparison follows at once on the same server, each tool pulling its own last
+    timed push: every tool has just run on this data, so it needs no warm-up of its own.
+    """
+    logs = ctx.work / "logs"
+    kept: dict[str, str] = {}
+    pushes = push_cases(ctx, b, src, workload, warm, kept)
+    side_by_side(pushes, runs=ctx.runs, warmup=ctx.warmup, logs=logs)
+    pulls = pull_cases(ctx, b, src, workload, kept)
+    side_by_side(pulls, runs=ctx.runs, warmup=0, logs=logs)
+    return [
+        {"backend": b.name, "workload": workload, "op": op, **row(c, cases)}
+        for op, cases in (("push", pushes), ("pull", pulls))
+        for c in cases
+    ]
 
 
 def incremental(ctx: Ctx, b: Backend, v1: Path, v2: Path) -> list[dict[str, Any]]:
@@ -121,7 +147,7 @@ def incremental(ctx: Ctx, b: Backend, v1: Path, v2: Path) -> list[dict[str, Any]
     def full(i: int) -> Step:
         return AS.push(b, v2, f"w3-f{i}", home)
 
-    def cleanup(prefix: str):  # type: ignore[no-untyped-def]
+    def cleanup(prefix: str) -> Callable[[int, Sample], None]:
         return lambda i, _s: b.remove(AS.prefix(f"{prefix}{i}"))
 
     cases = [
@@ -151,7 +177,7 @@ def _incremental_bytes(b: Backend, home: Path, log: Path, v1: Path, v2: Path, ch
                        slot: str) -> dict[str, Any]:  # fmt: skip
     assert b.s3 is not None
     with counting_proxy(b.s3.endpoint) as (endpoint, traffic):
-        proxied = Backend(b.name, s3=type(b.s3)(b.s3.name, endpoint))
+        proxied = Backend(b.name, s3=replace(b.s3, endpoint=endpoint))
         run(AS.push(proxied, v1, slot, home), log)
         traffic.reset()
         run(AS.push(proxied, v2, slot, home), log)
@@ -172,7 +198,7 @@ def resume(ctx: Ctx, b: Backend, big: Path) -> dict[str, Any]:
     run(AS.push(b, big, "resume", home), ctx.work / "logs" / "setup.log")
     shutil.rmtree(home)
     with counting_proxy(b.s3.endpoint) as (endpoint, traffic):
-        proxied = Backend(b.name, s3=type(b.s3)(b.s3.name, endpoint))
+        proxied = Backend(b.name, s3=replace(b.s3, endpoint=endpoint))
         step = AS.pull(proxied, "resume", big, home)
         proc = subprocess.Popen(step.argv, env={**base_env(), **step.env},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -197,7 +223,8 @@ def resume(ctx: Ctx, b: Backend, big: Path) -> dict[str, Any]:
 
 
 def warm_get(ctx: Ctx, b: Backend, src: Path, label: str, n_proc: int) -> dict[str, Any]:
-    """W4: a pinned, cached version of ``src``."""
+    """W4: a pinned, cached version of ``src``: 300 in-process calls, and ``n_proc``
+    fresh processes of each kind (after one more as a warm-up when ``ctx.warmup``)."""
     home = ctx.scratch("home", b.name, f"w4-{label}")
     log = ctx.work / "logs" / "w4.log"
     run(AS.push(b, src, f"w4-{label}", home), log)
@@ -213,8 +240,9 @@ def warm_get(ctx: Ctx, b: Backend, src: Path, label: str, n_proc: int) -> dict[s
         "python_baseline": [py, "-c", "pass"],
     }
     procs = {}
+    warm = 1 if ctx.warmup else 0
     for name, argv in commands.items():
-        times = [run(Step(argv, env), log).seconds for _ in range(n_proc + 1)][1:]
+        times = [run(Step(argv, env), log).seconds for _ in range(n_proc + warm)][warm:]
         procs[name] = summary(times)
     return {
         "label": label,
@@ -228,8 +256,10 @@ def warm_get(ctx: Ctx, b: Backend, src: Path, label: str, n_proc: int) -> dict[s
 def import_profile(env: dict[str, str]) -> list[tuple[str, float]]:
     """``python -X importtime -c 'import assetstore'``: the 12 slowest imports (ms,
     cumulative)."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import assetstore"],
-                          env={**base_env(), **env}, capture_output=True, text=True, check=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import assetstore"],
+        env={**base_env(), **env}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
     rows = []
     for line in proc.stderr.splitlines()[1:]:
         parts = [p.strip() for p in line.removeprefix("import time:").split("|")]
@@ -237,7 +267,3 @@ def import_profile(env: dict[str, str]) -> list[tuple[str, float]]:
             rows.append((parts[2], int(parts[1]) / 1000))
     top = [r for r in rows if not r[0].startswith(" ") or r[0].count(" ") <= 2]
     return sorted(top, key=lambda r: -r[1])[:12]
-
-
-def median_of(values: list[float]) -> float:
-    return median(values)

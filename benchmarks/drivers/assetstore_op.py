@@ -10,6 +10,7 @@ The last line printed is JSON: in-process seconds (and per-call latencies for ge
 import json
 import sys
 import time
+from types import ModuleType
 
 
 def main(argv: list[str]) -> None:
@@ -17,6 +18,7 @@ def main(argv: list[str]) -> None:
     import assetstore
 
     op = argv[0]
+    out: dict[str, object]
     if op == "push":
         manifest = assetstore.AssetStore.from_env().push(argv[1], argv[2])
         out = {"spec": manifest.spec}
@@ -30,7 +32,7 @@ def main(argv: list[str]) -> None:
     print(json.dumps(out))
 
 
-def _getloop(assetstore, spec: str, n: int) -> dict:  # type: ignore[no-untyped-def]
+def _getloop(assetstore: ModuleType, spec: str, n: int) -> dict[str, object]:
     """Both ways a service calls it: the module function (settings read each call) and
     a long-lived store's method."""
     store = assetstore.AssetStore.from_env()

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
@@ -32,7 +33,7 @@ def main(argv: list[str]) -> None:
     )
     op, src, dst = argv
     if op == "push":
-        if os.path.isdir(src):
+        if Path(src).is_dir():
             fs.put(src.rstrip("/") + "/", dst, recursive=True)  # the folder's contents
         else:
             fs.put_file(src, dst)
