@@ -18,12 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from . import aio
-from .errors import PushSourceError, ReservedError
+from .errors import (
+    AssetNotFoundError,
+    AssetStoreError,
+    BackendError,
+    PushSourceError,
+    ReservedError,
+)
 from .hashing import CHUNK, Callback, digest, sha256_file
 from .manifest import FileEntry, Kind, Manifest
 from .paths import check_relpath
 from .remote import Remote
 from .reservations import Reservation, parse_reservation, why_reclaimable
+from .retry import is_unreachable
 from .spec import Version
 from .transfer import SharedProgress, run_all
 
@@ -267,10 +274,26 @@ class _Send:
 
     def one(self, item: SourceFile) -> None:
         if item.path in self.plan.reused:
-            self.remote.copy(self.plan.reused[item.path], self.target(item))
-            return
+            try:
+                self.remote.copy(self.plan.reused[item.path], self.target(item))
+                return
+            except (BackendError, AssetNotFoundError) as exc:
+                self._copy_failed(item, exc)
+        self._upload(item)
+
+    def _upload(self, item: SourceFile) -> None:
         got = self.remote.upload(item.source, self.target(item), callback=self.progress)
         self.check_sent(item, got)
+
+    def _copy_failed(self, item: SourceFile, exc: AssetStoreError) -> None:
+        """A server-side copy that failed (a store without CopyObject, a server error
+        that outlived the retries, the earlier version pruned meanwhile) is replaced by
+        an upload of the local file: the bytes are at hand. An unreachable store fails
+        the push."""
+        unreachable = getattr(exc, "unreachable", None)
+        if unreachable or (unreachable is None and is_unreachable(exc)):
+            raise exc
+        log.warning("%s: copying it inside the store failed (%s); uploading it", item.path, exc)
 
     async def all_async(self, workers: int) -> None:
         """Small files and copies as coroutines, ``workers`` at once; then large files,
@@ -284,7 +307,13 @@ class _Send:
     async def _one_async(self, item: SourceFile) -> None:
         if item.path in self.plan.reused:
             source = self.plan.reused[item.path]
-            await self.remote.copy_async(source, self.target(item), size=item.size)
+            try:
+                await self.remote.copy_async(source, self.target(item), size=item.size)
+                return
+            except (BackendError, AssetNotFoundError) as exc:
+                self._copy_failed(item, exc)
+        if item.size > CHUNK:
+            await asyncio.to_thread(self._upload, item)
             return
         data = _read_source(item)
         self.check_sent(item, (digest(hashlib.sha256(data)), len(data)))

@@ -384,7 +384,7 @@ REPRODUCE = """## How to reproduce
 From the repository root, in the dev virtualenv (`pip install -e '.[dev]'`), on Linux:
 
 ```sh
-python -m benchmarks.run                            # the full run: about 35 min on 2 cores
+python -m benchmarks.run                            # the full run: about 45 min on 2 cores
 python -m benchmarks.report docs/benchmarks.json    # re-render this page from its JSON
 ```
 

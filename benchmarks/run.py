@@ -3,7 +3,7 @@ in the dev virtualenv (`pip install -e '.[dev]'`):
 
     python -m benchmarks.run
 
-It takes about 35 min on 2 cores (20 of them rclone W2), installs the pinned peers into
+It takes about 45 min on 2 cores (30 of them rclone W2), installs the pinned peers into
 benchmarks/.peers/ on first use (network needed once), and writes docs/benchmarks.md,
 docs/benchmarks.json and docs/img/benchmarks.svg.
 
@@ -55,8 +55,9 @@ DEFAULT: dict[str, frozenset[str]] = {
     "moto": POSSIBLE["moto"],
 }
 NEEDS_TOOLS_VENV = frozenset({"resume", "profiles"})  # py-spy; rclone itself
-# Slow peers get fewer timed runs on the big trees; the report says so.
-CAPS = {("W2", "modelkit"): 1, ("W2", "aws"): 3, ("W1", "modelkit"): 3}
+# Slow peers may be given fewer timed runs (the report says so); issue 5 asks for at
+# least 5 of every figure, so none is capped by default.
+CAPS: dict[tuple[str, str], int] = {}
 # moto is a second reference only (~250 small objects/s, ~60 MiB/s): assetstore against
 # raw s3fs, on smaller data.
 MOTO_SIZES = data.Sizes(w1_bytes=128 * data.MIB, w2_files=1_000)

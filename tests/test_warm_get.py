@@ -51,7 +51,7 @@ def rewrite_in_place(path: Path, edit: Callable[[dict[str, Any]], None]) -> None
     before = path.stat()
     raw = json.loads(path.read_bytes())
     edit(raw)
-    data = json.dumps(raw, indent=1, sort_keys=True).encode()
+    data = json.dumps(raw, separators=(",", ":"), sort_keys=True).encode()
     assert len(data) == before.st_size
     with path.open("r+b") as stream:  # no truncation, no new inode
         stream.write(data)

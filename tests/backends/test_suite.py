@@ -26,6 +26,7 @@ from assetstore import (
     pull,
 )
 from assetstore.check import check_backend
+from assetstore.remote import Remote
 
 from .conftest import Backend, subprocess_env
 
@@ -182,6 +183,50 @@ def test_unchanged_files_are_copied_inside_the_backend(backend: Backend, make_tr
     store.push(make_tree(changed), "m")
     path = backend.store().get("m:0.1")
     assert {p.name: p.read_bytes() for p in path.iterdir()} == changed
+
+
+def test_a_failing_server_side_copy_falls_back_to_an_upload(
+    backend: Backend, make_tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some S3-compatible stores lack CopyObject, or fail it now and then (rclone:
+    InternalError [Errno 121]): the push uploads the local bytes instead."""
+    files = {"same": b"s" * 1000, "big": os.urandom(5 * 2**20), "changed": b"1"}
+    store = backend.store()
+    store.push(make_tree(files), "m")
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise BackendError("copying failed: InternalError: [Errno 121]", unreachable=False)
+
+    async def refuse_async(*_args: object, **_kwargs: object) -> None:
+        refuse()
+
+    monkeypatch.setattr(Remote, "copy", refuse)
+    monkeypatch.setattr(Remote, "copy_async", refuse_async)
+    changed = {**files, "changed": b"2"}
+    assert len(store.plan_push(make_tree(changed), "m").reused) == 2
+    store.push(make_tree(changed), "m")
+    path = backend.store().get("m:0.1")
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == changed
+
+
+def test_an_unreachable_store_during_a_copy_fails_the_push(
+    backend: Backend, make_tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = backend.store()
+    store.push(make_tree({"a": b"a", "b": b"b"}), "m")
+
+    def unreachable(*_args: object, **_kwargs: object) -> None:
+        raise BackendError("copying failed: backend unreachable", unreachable=True)
+
+    async def unreachable_async(*_args: object, **_kwargs: object) -> None:
+        unreachable()
+
+    monkeypatch.setattr(Remote, "copy", unreachable)
+    monkeypatch.setattr(Remote, "copy_async", unreachable_async)
+    with pytest.raises(BackendError, match="unreachable"):
+        store.push(make_tree({"a": b"a", "b": b"2"}), "m")
+    monkeypatch.undo()
+    assert store.versions("m") == [Version(0, 0)]
 
 
 def test_a_large_file_goes_up_in_parts_and_streams_down(backend: Backend, tmp_path: Path) -> None:
