@@ -79,6 +79,19 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
     return run
 
 
+class ByteCounter:
+    """A progress callback that counts the bytes a transfer reports."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def set_size(self, size: int | None) -> None:
+        pass
+
+    def relative_update(self, inc: int = 1) -> None:
+        self.bytes += inc
+
+
 def run_cli_process(
     args: list[str], env: dict[str, str], *, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

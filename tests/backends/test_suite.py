@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import run_cli_process
+from conftest import ByteCounter, run_cli_process
 
 from assetstore import (
     AssetNotFoundError,
@@ -241,17 +241,6 @@ def test_a_large_file_goes_up_in_parts_and_streams_down(backend: Backend, tmp_pa
     assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest.files[0].sha256[7:]
 
 
-class _Counted:
-    def __init__(self) -> None:
-        self.bytes = 0
-
-    def set_size(self, size: int | None) -> None:
-        pass
-
-    def relative_update(self, inc: int = 1) -> None:
-        self.bytes += inc
-
-
 @pytest.mark.parametrize("kept", ["good", "corrupt"])
 def test_a_large_download_resumes_from_the_bytes_a_killed_pull_left(
     backend: Backend,
@@ -273,7 +262,7 @@ def test_a_large_download_resumes_from_the_bytes_a_killed_pull_left(
     if kept == "corrupt":
         half[10] ^= 0xFF
     partial.write_bytes(bytes(half))
-    counted = _Counted()
+    counted = ByteCounter()
     with caplog.at_level(logging.INFO, logger="assetstore"):
         path = store.get("m", callback=counted)
     assert path.read_bytes() == data

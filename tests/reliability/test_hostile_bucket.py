@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli_process
+from conftest import ByteCounter, run_cli_process
 
 from assetstore import AssetStore, CacheError, IntegrityError, Version
 from assetstore import manifest as manifest_module
@@ -182,17 +182,6 @@ def test_sizes_that_lie_are_integrity_failures(
         assert done.returncode == 5 and "does not match its manifest" in done.stderr
 
 
-class _Counting:
-    def __init__(self) -> None:
-        self.bytes = 0
-
-    def set_size(self, size: int | None) -> None:
-        pass
-
-    def relative_update(self, inc: int = 1) -> None:
-        self.bytes += inc
-
-
 @pytest.mark.parametrize("declared", [0, 1000, 6 * 2**20])
 def test_an_object_larger_than_declared_is_not_read_to_its_end(
     bucket: Bucket, declared: int
@@ -200,7 +189,7 @@ def test_an_object_larger_than_declared_is_not_read_to_its_end(
     """A hostile bucket cannot make a pull download (or hold in memory) far more than
     the manifest declares: the transfer stops one chunk past the declared size."""
     _lying(bucket, declared, os.urandom(declared + 24 * 2**20))
-    counted = _Counting()
+    counted = ByteCounter()
     with pytest.raises(IntegrityError, match="does not match its manifest"):
         AssetStore.from_env(bucket.env).get("m", callback=counted)
     assert counted.bytes <= declared + 4 * 2**20 + 1
