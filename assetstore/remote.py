@@ -207,7 +207,7 @@ class Remote:
         try:
             return bytes(self.fs.cat_file(path, start=0, end=count))
         except Exception as exc:  # the SDKs' own types: OSError, HttpError, HttpResponseError
-            if any(http_status(e) == 416 or error_code(e) == "InvalidRange" for e in _causes(exc)):
+            if _is_past_the_end(exc):
                 return None
             raise
 
@@ -223,7 +223,7 @@ class Remote:
         try:
             return bytes(await self.fs._cat_file(path, start=start, end=end))
         except Exception as exc:  # object stores answer 416 to a range past the end
-            if any(http_status(e) == 416 or error_code(e) == "InvalidRange" for e in _causes(exc)):
+            if _is_past_the_end(exc):
                 return b""
             raise
 
@@ -637,6 +637,11 @@ def _causes(exc: BaseException) -> list[BaseException]:
         found.append(current)
         current = current.__cause__
     return found
+
+
+def _is_past_the_end(exc: BaseException) -> bool:
+    """A ranged read that starts at or past the object's end (HTTP 416)."""
+    return any(http_status(e) == 416 or error_code(e) == "InvalidRange" for e in _causes(exc))
 
 
 def _is_not_found(exc: BaseException) -> bool:
