@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, UniqueConstraint, exc, inspect, text
+from sqlalchemy import BigInteger, Text, UniqueConstraint, exc, insert, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
@@ -298,10 +298,12 @@ class Catalog:
         )
         session.add(row)
         session.flush()
-        session.add_all(
-            self.tables.file(version_id=row.id, path=e.path, size=e.size, sha256=e.sha256)
-            for e in manifest.files
-        )
+        if manifest.files:  # one executemany: ORM objects cost ~0.3 ms each
+            rows = [
+                {"version_id": row.id, "path": e.path, "size": e.size, "sha256": e.sha256}
+                for e in manifest.files
+            ]
+            session.execute(insert(self.tables.file), rows)
         return True
 
     def _asset(self, session: Session, backend: str, name: str) -> Any:
