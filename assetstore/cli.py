@@ -168,7 +168,7 @@ def push(
         plan = store.plan_push(path, target, bump=bump, metadata=metadata)
         lines = [
             f"would push {plan.spec}: {len(plan.files)} files, {human_size(plan.total_bytes)}; "
-            f"upload {human_size(plan.upload_bytes)}, copy {len(plan.reused)} unchanged file(s)"
+            f"upload {human_size(plan.upload_bytes)}, reuse {len(plan.reused)} unchanged file(s)"
         ]
         _emit(plan.to_dict(), as_json, lines)
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -13,8 +14,19 @@ from .errors import IntegrityError, InvalidSpecError
 from .paths import check_relpath
 from .spec import Version
 
+# A format 1 reader ignores keys it does not know: given an entry whose bytes live in
+# an earlier version's folder ("stored_at"), it would look in this version's folder and
+# fail with "not found" (or hand out a URL to nothing). A manifest holding such an
+# entry says format 2, which those readers refuse by name ("unsupported format 2");
+# any other stays format 1. (This matters for the plain JSON copies in an assets dir
+# shared with an older release: a gzip-compressed remote manifest is unreadable to it
+# whatever its format.)
 FORMAT = 1
+FORMAT_REFERENCES = 2
 MAX_FILES = 1_000_000
+# Remote manifests are gzip-compressed; a hostile bucket's gzip bomb stops here.
+MAX_INFLATED = 256 * 2**20
+_GZIP_MAGIC = b"\x1f\x8b"
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 Kind = Literal["file", "dir"]
@@ -25,9 +37,23 @@ class FileEntry:
     path: str
     size: int
     sha256: str
+    # "<version>/<path>": the bytes are those an earlier version of the same asset
+    # stored there (reused, never copied); None: in this version's own folder.
+    stored_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "sha256": self.sha256}
+        found = {"path": self.path, "size": self.size, "sha256": self.sha256}
+        if self.stored_at is not None:
+            found["stored_at"] = self.stored_at
+        return found
+
+    def location(self, version: Version) -> tuple[Version, str]:
+        """The version whose folder holds the bytes (``version``'s own, unless
+        ``stored_at`` names an earlier one), and their path in it."""
+        if self.stored_at is None:
+            return version, self.path
+        head, _, relpath = self.stored_at.partition("/")
+        return Version.parse(head), relpath
 
 
 @dataclass(frozen=True)
@@ -72,8 +98,9 @@ class Manifest:
         return files, frozenset(folders)
 
     def to_dict(self) -> dict[str, Any]:
+        refers = any(entry.stored_at is not None for entry in self.files)
         return {
-            "format": FORMAT,
+            "format": FORMAT_REFERENCES if refers else FORMAT,
             "name": self.name,
             "version": str(self.version),
             "kind": self.kind,
@@ -93,7 +120,8 @@ class Manifest:
 
 
 def parse_manifest(data: bytes, *, name: str, version: Version) -> Manifest:
-    """Parse and validate a manifest read from ``name:version``'s location.
+    """Parse and validate a manifest read from ``name:version``'s location: JSON, or
+    JSON gzip-compressed (as pushes write them).
 
     A manifest comes from a bucket someone else may write to: every path is checked,
     and a manifest that lies about where it lives is refused.
@@ -102,7 +130,7 @@ def parse_manifest(data: bytes, *, name: str, version: Version) -> Manifest:
 
     where = f"manifest of {name}:{version}"
     try:
-        raw = json.loads(data)
+        raw = json.loads(_gunzip(data) if data[:2] == _GZIP_MAGIC else data)
         manifest = _from_dict(raw)
     except (ValueError, TypeError, KeyError, AttributeError, InvalidSpecError) as exc:
         raise IntegrityError(f"{where} is malformed: {exc}", name=name) from None
@@ -111,13 +139,29 @@ def parse_manifest(data: bytes, *, name: str, version: Version) -> Manifest:
     return manifest
 
 
+def _gunzip(data: bytes) -> bytes:
+    """``data`` inflated; refused once it passes ``MAX_INFLATED`` bytes (the rest is
+    never inflated)."""
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing only
+    try:
+        text = inflate.decompress(data, MAX_INFLATED + 1)
+    except zlib.error as exc:
+        raise ValueError(f"not a valid gzip stream ({exc})") from None
+    if len(text) > MAX_INFLATED:
+        raise ValueError(f"it inflates to more than {MAX_INFLATED} bytes")
+    if not inflate.eof or inflate.unused_data:
+        raise ValueError("the gzip stream is truncated, or followed by other bytes")
+    return text
+
+
 def _from_dict(raw: dict[str, Any]) -> Manifest:
-    if raw.get("format") != FORMAT:
+    if raw.get("format") not in (FORMAT, FORMAT_REFERENCES):
         raise ValueError(f"unsupported format {raw.get('format')!r}")
+    version = Version.parse(str(raw["version"]))
     files = raw["files"]
     if not isinstance(files, list) or len(files) > MAX_FILES:
         raise ValueError(f"'files' must be a list of at most {MAX_FILES} entries")
-    entries = tuple(_entry(item) for item in files)
+    entries = tuple(_entry(item, version) for item in files)
     dirs = raw.get("empty_dirs", [])
     if not isinstance(dirs, list) or len(dirs) > MAX_FILES:
         raise ValueError(f"'empty_dirs' must be a list of at most {MAX_FILES} entries")
@@ -129,7 +173,7 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
         raise ValueError("'metadata' must be an object")
     return Manifest(
         name=str(raw["name"]),
-        version=Version.parse(str(raw["version"])),
+        version=version,
         kind=kind,
         files=entries,
         pushed_at=str(raw["pushed_at"]),
@@ -145,7 +189,7 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
-def _entry(item: dict[str, Any]) -> FileEntry:
+def _entry(item: dict[str, Any], version: Version) -> FileEntry:
     if not isinstance(item, dict):
         raise ValueError(f"a file entry must be an object, not {type(item).__name__}")
     path = check_relpath(_text(item["path"], "a file path"), what="file path")
@@ -155,7 +199,20 @@ def _entry(item: dict[str, Any]) -> FileEntry:
     sha256 = str(item["sha256"])
     if not _SHA256.fullmatch(sha256):
         raise ValueError(f"sha256 of {path!r} must be 'sha256:<64 hex digits>'")
-    return FileEntry(path, size, sha256)
+    stored_at = item.get("stored_at")
+    if stored_at is not None:
+        stored_at = _stored_at(_text(stored_at, f"stored_at of {path!r}"), version)
+    return FileEntry(path, size, sha256, stored_at)
+
+
+def _stored_at(text: str, version: Version) -> str:
+    """``text`` if it names a file of a version older than ``version``: only an
+    earlier version can hold the bytes, and nothing outside its folder."""
+    head, _, relpath = text.partition("/")
+    if Version.parse(head) >= version:
+        raise ValueError(f"stored_at {text!r} must name a version older than {version}")
+    check_relpath(relpath, what="stored_at path")
+    return text
 
 
 def _check_layout(kind: str, entries: tuple[FileEntry, ...], empty_dirs: tuple[str, ...]) -> None:

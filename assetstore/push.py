@@ -1,4 +1,5 @@
-"""Push: scan and hash the source, plan what to send or copy, then carry the plan out.
+"""Push: scan and hash the source, plan what to send and what the new version reuses
+from an earlier one (by reference: nothing is copied), then carry the plan out.
 
 ``plan_push`` only reads (``--dry-run`` is the plan printed); ``execute_push``
 reserves the version, moves bytes, and writes the manifest last.
@@ -6,7 +7,6 @@ reserves the version, moves bytes, and writes the manifest last.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -18,23 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from . import aio
-from .errors import (
-    AssetNotFoundError,
-    AssetStoreError,
-    BackendError,
-    PushSourceError,
-    ReservedError,
-)
+from .errors import PushSourceError, ReservedError
 from .hashing import CHUNK, Callback, digest, sha256_file
 from .manifest import FileEntry, Kind, Manifest
 from .paths import check_relpath
 from .remote import Remote
 from .reservations import Reservation, parse_reservation, why_reclaimable
-from .retry import is_unreachable
 from .spec import Version
 from .transfer import SharedProgress, run_all
 
 log = logging.getLogger("assetstore")
+# Parts of one large file in flight at once: bounds memory to PARTS times the part size.
+PARTS = 4
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,7 @@ class PushPlan:
     kind: Kind
     files: tuple[SourceFile, ...]
     empty_dirs: tuple[str, ...]
-    reused: dict[str, str] = field(default_factory=dict)  # path -> remote copy source
+    reused: dict[str, str] = field(default_factory=dict)  # path -> its entry's stored_at
     metadata: dict[str, str] = field(default_factory=dict)
     explicit: bool = False
 
@@ -65,8 +60,12 @@ class PushPlan:
         return sum(f.size for f in self.files)
 
     @property
+    def to_send(self) -> list[SourceFile]:
+        return [f for f in self.files if f.path not in self.reused]
+
+    @property
     def upload_bytes(self) -> int:
-        return sum(f.size for f in self.files if f.path not in self.reused)
+        return sum(f.size for f in self.to_send)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,7 +74,7 @@ class PushPlan:
             "files": len(self.files),
             "total_size": self.total_bytes,
             "upload_size": self.upload_bytes,
-            "copied_files": len(self.reused),
+            "reused_files": len(self.reused),
             "empty_dirs": list(self.empty_dirs),
             "metadata": self.metadata,
         }
@@ -138,15 +137,14 @@ def next_version(taken: list[Version], bump: str) -> Version:
 
 
 def plan_files(
-    remote: Remote, name: str, entries: list[tuple[str, Path]], *, workers: int
+    remote: Remote, name: str, version: Version, entries: list[tuple[str, Path]], *, workers: int
 ) -> tuple[tuple[SourceFile, ...], dict[str, str]]:
-    """The files to push, and which of them the latest version already holds (path ->
-    remote path to copy from). Only a file the size of one in the latest version can be
-    one of those, so only those are hashed now; the others are hashed as they are sent
-    (a first push reads each byte once)."""
-    versions = remote.versions(name)
-    previous = remote.manifest(name, versions[-1]) if versions else None
-    by_content = {(e.sha256, e.size): e.path for e in previous.files} if previous else {}
+    """The files to push as ``name:version``, and which of them the newest committed
+    version below it already holds (path -> where those bytes are stored, as a manifest
+    entry's ``stored_at``). Only a file the size of one in that version can be one of
+    those, so only those are hashed now; the others are hashed as they are sent (a
+    first push reads each byte once)."""
+    by_content = _reusable(remote, name, version)
     sizes = {size for _, size in by_content}
 
     def one(entry: tuple[str, Path]) -> SourceFile:
@@ -155,12 +153,19 @@ def plan_files(
         return SourceFile(relpath, path, size, sha256_file(path) if size in sizes else None)
 
     files = tuple(run_all(one, entries, workers=workers))
-    reused = {}
-    for f in files:
-        copied = by_content.get((f.sha256 or "", f.size))
-        if previous is not None and copied is not None:
-            reused[f.path] = remote.data_path(name, previous.version, copied)
-    return files, reused
+    found = ((f.path, by_content.get((f.sha256 or "", f.size))) for f in files)
+    return files, {path: stored_at for path, stored_at in found if stored_at is not None}
+
+
+def _reusable(remote: Remote, name: str, version: Version) -> dict[tuple[str, int], str]:
+    """(sha256, size) -> where the bytes are stored, for each file of the newest
+    committed version of ``name`` below ``version``."""
+    older = [v for v in remote.versions(name) if v < version]
+    if not older:
+        return {}
+    previous = remote.manifest(name, older[-1])
+    # A file that version itself reused points where its bytes are: no chains to follow.
+    return {(e.sha256, e.size): e.stored_at or f"{older[-1]}/{e.path}" for e in previous.files}
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,7 @@ class Publisher:
 def execute_push(
     remote: Remote, plan: PushPlan, publisher: Publisher, *, callback: Callback
 ) -> Manifest:
-    """Reserve the version, send or copy every file, then commit the manifest."""
+    """Reserve the version, send the files it does not reuse, commit the manifest."""
     return publish(
         remote,
         plan.name,
@@ -238,12 +243,15 @@ def _transfer(remote: Remote, plan: PushPlan, publisher: Publisher, callback: Ca
     if aio.is_async(remote.fs):
         aio.run(remote.fs, lambda: send.all_async(publisher.workers))
     else:
-        run_all(send.one, plan.files, workers=publisher.workers)
+        run_all(send.one, plan.to_send, workers=publisher.workers)
+    files = (
+        FileEntry(f.path, f.size, send.sha256_of(f), plan.reused.get(f.path)) for f in plan.files
+    )
     return Manifest(
         name=plan.name,
         version=plan.version,
         kind=plan.kind,
-        files=tuple(FileEntry(f.path, f.size, send.sha256_of(f)) for f in plan.files),
+        files=tuple(files),
         pushed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         pushed_by=publisher.pushed_by,
         metadata=plan.metadata,
@@ -252,7 +260,7 @@ def _transfer(remote: Remote, plan: PushPlan, publisher: Publisher, callback: Ca
 
 
 class _Send:
-    """Sending one plan's files: uploads, or copies of what an earlier version holds."""
+    """Sending the files of one plan that no earlier version holds."""
 
     def __init__(self, remote: Remote, plan: PushPlan, progress: Callback) -> None:
         self.remote = remote
@@ -273,48 +281,22 @@ class _Send:
         return self.remote.data_path(self.plan.name, self.plan.version, item.path)
 
     def one(self, item: SourceFile) -> None:
-        if item.path in self.plan.reused:
-            try:
-                self.remote.copy(self.plan.reused[item.path], self.target(item))
-                return
-            except (BackendError, AssetNotFoundError) as exc:
-                self._copy_failed(item, exc)
-        self._upload(item)
-
-    def _upload(self, item: SourceFile) -> None:
         got = self.remote.upload(item.source, self.target(item), callback=self.progress)
         self.check_sent(item, got)
 
-    def _copy_failed(self, item: SourceFile, exc: AssetStoreError) -> None:
-        """A server-side copy that failed (a store without CopyObject, a server error
-        that outlived the retries, the earlier version pruned meanwhile) is replaced by
-        an upload of the local file: the bytes are at hand. An unreachable store fails
-        the push."""
-        unreachable = getattr(exc, "unreachable", None)
-        if unreachable or (unreachable is None and is_unreachable(exc)):
-            raise exc
-        log.warning("%s: copying it inside the store failed (%s); uploading it", item.path, exc)
-
     async def all_async(self, workers: int) -> None:
-        """Small files and copies as coroutines, ``workers`` at once; then large files,
-        each streamed in parts from a worker thread."""
-        small = [f for f in self.plan.files if f.path in self.plan.reused or f.size <= CHUNK]
+        """Small files as coroutines, ``workers`` at once; then large files, each
+        streamed in parts."""
+        small = [f for f in self.plan.to_send if f.size <= CHUNK]
         await aio.for_each(self._one_async, small, workers)
-        large = [f for f in self.plan.files if f.path not in self.plan.reused and f.size > CHUNK]
-        if large:
-            await asyncio.to_thread(run_all, self.one, large, workers=workers)
+        large = [f for f in self.plan.to_send if f.size > CHUNK]
+        for item in large:  # one at a time, each with its parts in parallel
+            got = await self.remote.upload_async(
+                item.source, self.target(item), callback=self.progress, window=min(workers, PARTS)
+            )
+            self.check_sent(item, got)
 
     async def _one_async(self, item: SourceFile) -> None:
-        if item.path in self.plan.reused:
-            source = self.plan.reused[item.path]
-            try:
-                await self.remote.copy_async(source, self.target(item), size=item.size)
-                return
-            except (BackendError, AssetNotFoundError) as exc:
-                self._copy_failed(item, exc)
-        if item.size > CHUNK:
-            await asyncio.to_thread(self._upload, item)
-            return
         data = _read_source(item)
         self.check_sent(item, (digest(hashlib.sha256(data)), len(data)))
         await self.remote.write_async(self.target(item), data)

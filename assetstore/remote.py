@@ -3,14 +3,25 @@ place where backend exceptions become assetstore errors.
 
 Layout under ``{bucket}/{prefix}``::
 
-    {name}/{version}/<files, as pushed>
-    .manifests/{name}/{version}.json        # the commit point
+    {name}/{version}/<files this version sent>
+    .manifests/{name}/{version}.json        # the commit point (gzip-compressed JSON)
     .manifests/{name}/{version}.reserved    # create-if-absent, before any byte moves
+
+A version's files live under its own folder, or — a file an earlier version already
+held, reused by a push instead of sent or copied again — under that earlier version's
+folder, at the ``<version>/<path>`` its manifest entry names (``stored_at``): always an
+earlier, committed version of the same name. So the objects of one version may be read
+through any later one, and deleting them breaks those. This tool never deletes a
+committed version's objects: the only data it removes is the folder of a version
+reserved and not committed (``discard``, from ``reclaim``: a failed or dead push), and
+pushes refer only to committed versions. Anything that ever deletes a committed version
+must first keep (or move, rewriting the manifests) the objects later manifests refer to.
 """
 
 from __future__ import annotations
 
 import errno
+import gzip
 import io
 import json
 import logging
@@ -33,7 +44,7 @@ from .errors import (
     VersionExistsError,
 )
 from .hashing import CHUNK, Callback, LocalFile, copy_hashing, hash_prefix
-from .manifest import Manifest, parse_manifest
+from .manifest import FileEntry, Manifest, parse_manifest
 from .providers import PROVIDERS, bucket_exists, create_bucket, plain_url, signed_url
 from .redact import MASK, scrub
 from .reservations import Reservation, owner_record, parse_reservation
@@ -43,13 +54,13 @@ from .spec import Version, check_name
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+    from .s3direct import S3Direct
     from .settings import Settings
 
 log = logging.getLogger("assetstore")
 T = TypeVar("T")
 MANIFESTS = ".manifests"
 DEFAULT_PART_SIZE = 8 * 2**20
-_S3_COPY_LIMIT = 5 * 2**30  # the largest object one CopyObject can copy
 _SLOWEST_RATE = 64 * 2**10  # bytes per second below which a request counts as stalled
 # Only a version's canonical form names it: a stray "01.2.json" is not a version (and
 # must not make every listing of its name fail).
@@ -88,6 +99,7 @@ class Remote:
         self._secrets = secrets
         # Folders (local, memory) need no bucket; for object stores, known once seen.
         self._bucket_seen = not PROVIDERS[provider].object_store
+        self._direct = _s3_direct(fs) if provider == "s3" else None
 
     def url_of(self, path: str) -> str:
         """How messages name ``path``: ``s3://bucket/key``, or a local path."""
@@ -97,6 +109,12 @@ class Remote:
     def data_path(self, name: str, version: Version, relpath: str = "") -> str:
         base = f"{self.root}/{name}/{version}"
         return f"{base}/{relpath}" if relpath else base
+
+    def file_path(self, manifest: Manifest, entry: FileEntry) -> str:
+        """Where the bytes of ``manifest``'s file ``entry`` are: in its version's folder,
+        or in the earlier version's folder the entry names."""
+        version, relpath = entry.location(manifest.version)
+        return self.data_path(manifest.name, version, relpath)
 
     def manifest_path(self, name: str, version: Version) -> str:
         return f"{self.root}/{MANIFESTS}/{name}/{version}.json"
@@ -220,6 +238,10 @@ class Remote:
             )
 
     async def _read_range_async(self, path: str, start: int, end: int) -> bytes:
+        if self._direct is not None and self._direct.enabled:
+            data = await self._direct.get(path, start, end)
+            if data is not None:
+                return data
         try:
             return bytes(await self.fs._cat_file(path, start=start, end=end))
         except Exception as exc:  # object stores answer 416 to a range past the end
@@ -229,16 +251,13 @@ class Remote:
 
     async def write_async(self, path: str, data: bytes) -> None:
         with self.errors("uploading to", path=path):
-            await self.retry.call_async(self._bounded, len(data), self.fs._pipe_file, path, data)
+            await self.retry.call_async(self._bounded, len(data), self._write_async, path, data)
 
-    async def copy_async(self, source: str, target: str, *, size: int | None = None) -> None:
-        copy = self.fs._cp_file
-        if self.provider == "s3" and size is not None and size < _S3_COPY_LIMIT:
-            # s3fs's _cp_file first asks for the size (a HEAD per file) to choose
-            # between one CopyObject and a multipart copy; the manifest already says.
-            copy = getattr(self.fs, "_copy_basic", copy)
-        with self.errors(f"copying {self.url_of(source)} to", path=target, not_found=True):
-            await self.retry.call_async(self._bounded, 0, copy, source, target)
+    async def _write_async(self, path: str, data: bytes) -> None:
+        direct = self._direct
+        if direct is not None and direct.enabled and await direct.put(path, data):
+            return
+        await self.fs._pipe_file(path, data)
 
     async def _bounded(self, size: int, request: Callable[..., Awaitable[T]], *args: Any) -> T:
         """One attempt of ``request``, given up (as a timeout: retried) when it takes
@@ -445,11 +464,14 @@ class Remote:
             self._call(self.fs.rm_file, path)
 
     def commit(self, manifest: Manifest) -> None:
-        """Write the manifest, create-if-absent: the version now exists."""
+        """Write the manifest, create-if-absent: the version now exists. Compressed (a
+        third of the JSON, sent with every push), with no timestamp: the same manifest
+        is the same bytes, which a retried write relies on."""
         path = self.manifest_path(manifest.name, manifest.version)
+        data = gzip.compress(manifest.to_json(), mtime=0)
         with self.errors(f"committing {manifest.spec} at", path=path):
             try:
-                self._call(self._create_once, path, manifest.to_json())
+                self._call(self._create_once, path, data)
             except FileExistsError:
                 raise VersionExistsError(
                     f"{manifest.spec} already exists", name=manifest.name
@@ -470,6 +492,20 @@ class Remote:
 
         with self.errors(f"uploading {source} to", path=path):
             return self._call(attempt)
+
+    async def upload_async(
+        self, source: Path, path: str, *, callback: Callback, window: int
+    ) -> tuple[str, int]:
+        """``upload`` from the backend's loop: on S3 with ``window`` parts in flight
+        (``multipart.py``), elsewhere the blocking upload in a worker thread."""
+        import asyncio
+
+        if self.provider != "s3":
+            return await asyncio.to_thread(self.upload, source, path, callback=callback)
+        from .multipart import upload_in_parts
+
+        with self.errors(f"uploading {source} to", path=path):
+            return await upload_in_parts(self, source, path, callback=callback, window=window)
 
     @property
     def _write_chunk(self) -> int:
@@ -709,6 +745,14 @@ def remote_from_settings(settings: Settings) -> Remote:
         part_size=s.part_size_mib * 2**20,
         stall_seconds=s.connect_timeout_seconds + s.read_timeout_seconds,
     )
+
+
+def _s3_direct(fs: Any) -> S3Direct | None:
+    """The lean GET/PUT path for an s3fs filesystem (None: s3fs makes every request)."""
+    from .aio import is_async
+    from .s3direct import S3Direct
+
+    return S3Direct.for_fs(fs) if is_async(fs) else None
 
 
 def _hard_link(source: Path, target: Path) -> bool:

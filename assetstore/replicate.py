@@ -2,10 +2,13 @@
 
 Inside one backend the bytes are copied server-side; across backends they stream from
 one to the other (no local round trip) and are verified against the manifest's sha256
-on the way.
+on the way. The copy is self-contained: each file goes into the version's own folder in
+the target, and its manifest there refers to no earlier version (those may be absent).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from .errors import IntegrityError
 from .hashing import Callback, copy_hashing
@@ -29,7 +32,7 @@ def copy_version(
     server_side = same_backend(source, target)
 
     def one(entry: FileEntry) -> None:
-        src = source.data_path(manifest.name, manifest.version, entry.path)
+        src = source.file_path(manifest, entry)
         dst = target.data_path(manifest.name, manifest.version, entry.path)
         if server_side:
             target.copy(src, dst)
@@ -43,7 +46,8 @@ def copy_version(
 
     def transfer() -> Manifest:
         run_all(one, manifest.files, workers=publisher.workers)
-        return manifest
+        own = tuple(dataclasses.replace(entry, stored_at=None) for entry in manifest.files)
+        return dataclasses.replace(manifest, files=own)
 
     return publish(target, manifest.name, manifest.version, publisher, transfer)
 

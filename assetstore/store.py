@@ -287,7 +287,8 @@ class AssetStore:
         relpath = parsed.sub_path or manifest.files[0].path
         if manifest.lookup(relpath) != "file":
             raise AssetNotFoundError(f"{manifest.spec}[{relpath}] is a folder, not a file")
-        path = self.remote.data_path(manifest.name, manifest.version, relpath)
+        [entry] = (e for e in manifest.files if e.path == relpath)
+        path = self.remote.file_path(manifest, entry)
         return self.remote.sign(path, self.settings.url_expires if expires is None else expires)
 
     # -- writing -------------------------------------------------------------------
@@ -299,12 +300,12 @@ class AssetStore:
         bump: str = "minor",
         metadata: Mapping[str, str] | None = None,
     ) -> PushPlan:
-        """What ``push`` would do: version, files, bytes to send, bytes copied remotely."""
+        """What ``push`` would do: version, files, bytes to send, files reused from the
+        newest earlier version (referred to where they are stored, not sent again)."""
         from .push import PushPlan, next_version, plan_files, scan_source
 
         name, version = parse_target(target)
         kind, entries, empty_dirs = scan_source(Path(source))
-        files, reused = plan_files(self.remote, name, entries, workers=self.settings.workers)
         if version is None:
             version = next_version(self.remote.taken(name), bump)
         elif version in self.remote.versions(name):
@@ -313,6 +314,9 @@ class AssetStore:
                 name=name,
                 version=str(version),
             )
+        files, reused = plan_files(
+            self.remote, name, version, entries, workers=self.settings.workers
+        )
         return PushPlan(
             name=name,
             version=version,
@@ -387,7 +391,8 @@ class AssetStore:
         self, target: AssetStore, spec: str | Spec, *, callback: Callback | None = None
     ) -> Manifest:
         """Copy the version ``spec`` resolves to into ``target``'s backend, with the same
-        version number and metadata (server-side where both are one backend)."""
+        version number and metadata (server-side where both are one backend). The copy
+        holds all its files itself, whatever earlier versions its source refers to."""
         from .hashing import NoProgress
         from .replicate import copy_version
 

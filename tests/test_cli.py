@@ -129,7 +129,7 @@ def test_json_output(cli: Cli, local_env: dict[str, str], make_tree: Tree) -> No
     history = json.loads(cli("catalog", "history", "--json")[1])
     assert [h["version"] for h in history] == ["0.0", "0.1"]
     plan = json.loads(cli("push", str(make_tree({"a": b"1"})), "m", "--dry-run", "--json")[1])
-    assert plan["spec"] == "m:0.2" and plan["upload_size"] == 0 and plan["copied_files"] == 1
+    assert plan["spec"] == "m:0.2" and plan["upload_size"] == 0 and plan["reused_files"] == 1
     synced = json.loads(cli("catalog", "sync", "--json")[1])
     assert synced == {
         "added": [], "flagged_missing": [], "restored": [], "forgotten": [], "unchanged": 2

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +13,7 @@ from typing import Any
 import pytest
 
 from assetstore import AssetStore, IntegrityError, Version
-from assetstore.manifest import parse_manifest
+from assetstore.manifest import MAX_INFLATED, FileEntry, Manifest, parse_manifest
 
 SHA = "sha256:" + "0" * 64
 
@@ -23,6 +26,10 @@ def manifest(**changes: Any) -> bytes:
     }  # fmt: skip
     base.update(changes)
     return json.dumps(base).encode()
+
+
+def entry(stored_at: Any) -> dict[str, Any]:
+    return {"path": "a", "size": 1, "sha256": SHA, "stored_at": stored_at}
 
 
 @pytest.mark.parametrize(
@@ -55,6 +62,19 @@ def manifest(**changes: Any) -> bytes:
         (manifest(name="other"), "names other:0.0 instead"),
         (manifest(version="0.1"), "names m:0.1 instead"),
         (manifest(metadata=[1]), "metadata"),
+        (manifest(version="1.0", files=[entry("../x")]), "invalid version '..'"),
+        (manifest(version="1.0", files=[entry("0.0/../x")]), "'..'"),
+        (manifest(version="1.0", files=[entry("0.0//x")]), "relative"),
+        (manifest(version="1.0", files=[entry("0.0/a/./b")]), "'.' segments"),
+        (manifest(version="1.0", files=[entry("0.0/C:/x")]), "relative"),
+        (manifest(version="1.0", files=[entry("0.0")]), "empty"),
+        (manifest(version="1.0", files=[entry("1.0/a")]), "older than 1.0"),
+        (manifest(version="1.0", files=[entry("1.1/a")]), "older than 1.0"),
+        (manifest(version="1.0", files=[entry("01.0/a")]), "invalid version"),
+        (manifest(version="1.0", files=[entry("garbage")]), "invalid version"),
+        (manifest(version="1.0", files=[entry(["0.0/a"])]), "must be a string"),
+        (manifest(version="1.0", files=[entry(7)]), "must be a string"),
+        (manifest(format=3), "unsupported format"),
     ],
 )
 def test_hostile_manifests_are_refused(data: bytes, fragment: str) -> None:
@@ -77,3 +97,63 @@ def test_a_pull_of_a_hostile_manifest_writes_nothing_outside_the_cache(
     state = tmp_path / "cache" / ".assetstore"
     new = [p for p in tmp_path.rglob("*") if p not in before and state not in p.parents]
     assert new == []
+
+
+def parse(data: bytes, version: str = "1.0") -> Manifest:
+    return parse_manifest(data, name="m", version=Version.parse(version))
+
+
+def test_references_to_earlier_versions_round_trip() -> None:
+    files = (FileEntry("a", 1, SHA, "0.3/old/a"), FileEntry("b", 1, SHA))
+    made = Manifest("m", Version(1, 0), "dir", files, "2026-01-01T00:00:00+00:00", "me")
+    raw = json.loads(made.to_json())
+    assert raw["format"] == 2  # readers of format 1 would look for "a" in 1.0's folder
+    assert raw["files"][1] == {"path": "b", "size": 1, "sha256": SHA}  # no null key
+    assert parse(made.to_json()) == made
+    assert parse(gzip.compress(made.to_json())) == made
+    assert files[0].location(Version(1, 0)) == (Version(0, 3), "old/a")
+    assert files[1].location(Version(1, 0)) == (Version(1, 0), "b")
+
+
+def test_a_manifest_without_references_stays_format_1() -> None:
+    plain = manifest(version="1.0")
+    assert parse(plain).files == (FileEntry("a", 1, SHA),)
+    both = Manifest("m", Version(1, 0), "dir", parse(plain).files, "t", "me")
+    assert json.loads(both.to_json())["format"] == 1
+    [referring] = parse(manifest(format=2, version="1.0", files=[entry("0.9/a")])).files
+    assert referring.stored_at == "0.9/a"
+
+
+def test_gzip_and_plain_json_are_both_read() -> None:
+    plain = manifest(version="1.0")
+    assert parse(gzip.compress(plain, mtime=0)) == parse(plain)
+
+
+@pytest.mark.parametrize(
+    ("mangle", "fragment"),
+    [
+        (lambda z: z[: len(z) // 2], "truncated"),
+        (lambda z: z[:-4], "truncated"),
+        (lambda z: z + b"more", "followed by other bytes"),
+        (lambda z: z[:10] + bytes(b ^ 0xFF for b in z[10:20]) + z[20:], "not a valid gzip"),
+        (lambda z: z[:-8] + bytes(8), "not a valid gzip"),  # a wrong CRC and length
+        (lambda z: b"\x1f\x8b", "truncated"),
+    ],
+)
+def test_a_corrupt_gzip_manifest_is_malformed(
+    mangle: Callable[[bytes], bytes], fragment: str
+) -> None:
+    data = mangle(gzip.compress(manifest(version="1.0"), mtime=0))
+    with pytest.raises(IntegrityError, match=f"malformed: .*{fragment}"):
+        parse(data)
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it_all() -> None:
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(2**20)
+    bomb = b"".join(deflate.compress(block) for _ in range(300)) + deflate.flush()
+    assert len(bomb) < 2**20 < MAX_INFLATED < 300 * 2**20
+    started = time.monotonic()
+    with pytest.raises(IntegrityError, match="malformed: it inflates to more than"):
+        parse(bomb)
+    assert time.monotonic() - started < 10

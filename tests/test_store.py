@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from collections.abc import Callable
@@ -99,7 +100,7 @@ def test_remote_layout_matches_the_design(
     store.push(make_tree({"vocab/en.txt": b"hello"}), "models/bert", metadata={"commit": "abc"})
     root = bucket_root(local_env)
     assert (root / "models/bert/0.0/vocab/en.txt").read_bytes() == b"hello"
-    manifest = json.loads((root / ".manifests/models/bert/0.0.json").read_text())
+    manifest = json.loads(gzip.decompress((root / ".manifests/models/bert/0.0.json").read_bytes()))
     assert manifest["files"] == [
         {
             "path": "vocab/en.txt",
@@ -124,17 +125,86 @@ def test_a_version_without_manifest_does_not_exist(
     assert (store.get("m") / "f").read_bytes() == b"1"
 
 
-def test_unchanged_files_are_copied_inside_the_backend(store: AssetStore, make_tree: Tree) -> None:
-    files = {f"f{i}": bytes([i]) * 1000 for i in range(10)}
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_unchanged_files_are_reused_where_they_are_not_copied(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree, tmp_path: Path
+) -> None:
+    files = {f"d/f{i}": bytes([i]) * 1000 for i in range(10)}
     store.push(make_tree(files), "m")
-    changed = {**files, "f3": b"new"}
+    changed = {**files, "d/f3": b"new"}
     plan = store.plan_push(make_tree(changed), "m")
     assert plan.version == Version(0, 1)
-    assert len(plan.reused) == 9 and "f3" not in plan.reused
-    assert plan.upload_bytes == 3
-    store.push(make_tree(changed), "m")
-    assert (store.get("m:0.1") / "f3").read_bytes() == b"new"
-    assert (store.get("m:0.1") / "f4").read_bytes() == files["f4"]
+    assert len(plan.reused) == 9 and "d/f3" not in plan.reused
+    assert plan.reused["d/f4"] == "0.0/d/f4"
+    assert plan.upload_bytes == 3 and plan.to_dict()["reused_files"] == 9
+    manifest = store.push(make_tree(changed), "m")
+    assert {e.path: e.stored_at for e in manifest.files}["d/f4"] == "0.0/d/f4"
+    assert {e.path: e.stored_at for e in manifest.files}["d/f3"] is None
+    # the new version's folder holds the changed file only: nothing was copied
+    assert files_under(bucket_root(local_env) / "m/0.1") == {"d/f3": b"new"}
+    fresh = store.with_assets_dir(tmp_path / "fresh")
+    assert files_under(fresh.get("m:0.1")) == changed
+    assert files_under(fresh.get("m:0.0")) == files
+
+
+def test_a_reuse_refers_to_the_version_that_stored_the_bytes(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree, tmp_path: Path
+) -> None:
+    store.push(make_tree({"keep": b"k" * 100, "a": b"1"}), "m")
+    store.push(make_tree({"keep": b"k" * 100, "a": b"2"}), "m")
+    third = store.push(make_tree({"renamed": b"k" * 100, "a": b"3"}), "m")
+    assert {e.path: e.stored_at for e in third.files} == {"renamed": "0.0/keep", "a": None}
+    assert files_under(bucket_root(local_env) / "m/0.2") == {"a": b"3"}
+    fresh = store.with_assets_dir(tmp_path / "fresh")
+    assert files_under(fresh.get("m:0.2")) == {"renamed": b"k" * 100, "a": b"3"}
+    fourth = store.push(make_tree({"a": b"2"}), "m")  # content last stored by 0.1
+    assert [e.stored_at for e in fourth.files] == [None]  # 0.2 alone is looked at
+
+
+def test_the_url_of_a_reused_file_is_where_it_lives(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree
+) -> None:
+    store.push(make_tree({"a": b"same", "b": b"1"}), "m")
+    store.push(make_tree({"a": b"same", "b": b"2"}), "m")
+    url = store.url("m:0.1[a]", expires=0)
+    assert url.endswith("/m/0.0/a") and Path(url.removeprefix("file://")).read_bytes() == b"same"
+    assert store.url("m:0.1[b]", expires=0).endswith("/m/0.1/b")
+
+
+def test_a_pinned_older_version_reuses_only_from_versions_below_it(
+    store: AssetStore, local_env: dict[str, str], make_tree: Tree, tmp_path: Path
+) -> None:
+    store.push(make_tree({"a": b"old"}), "m:1.0")
+    store.push(make_tree({"a": b"new"}), "m:2.0")
+    pinned = store.push(make_tree({"a": b"new", "b": b"old"}), "m:1.5")
+    assert {e.path: e.stored_at for e in pinned.files} == {"a": None, "b": "1.0/a"}
+    fresh = store.with_assets_dir(tmp_path / "fresh")
+    assert files_under(fresh.get("m:1.5")) == {"a": b"new", "b": b"old"}
+
+
+@pytest.mark.parametrize("target", ["memory", "local"])
+def test_a_copied_version_holds_its_own_files(
+    store: AssetStore, make_tree: Tree, tmp_path: Path, target: str
+) -> None:
+    """``copy`` to another store (server-side on one backend, streamed across two)
+    brings the bytes a version refers to in earlier versions: the copy stands alone."""
+    files = {"keep": b"k" * 100, "d/a": b"1"}
+    store.push(make_tree(files), "m")
+    store.push(make_tree({**files, "d/a": b"2"}), "m")
+    bucket = f"copy-{tmp_path.name}" if target == "memory" else str(tmp_path / "other")
+    other = AssetStore.from_env(provider=target, bucket=bucket, assets_dir=tmp_path / "o")
+    copied = store.copy_to(other, "m:0.1")
+    assert [e.stored_at for e in copied.files] == [None, None]
+    raw = other.remote.read_bytes(other.remote.manifest_path("m", Version(0, 1)))
+    assert b"stored_at" not in gzip.decompress(raw)
+    assert other.remote.manifest("m", Version(0, 1)) == copied
+    assert other.remote.versions("m") == [Version(0, 1)]
+    assert files_under(other.get("m:0.1")) == {**files, "d/a": b"2"}
 
 
 def test_dry_run_changes_nothing(

@@ -91,9 +91,12 @@ def test_s3_sse_aes256_on_every_upload(backend: Backend, tmp_path: Path) -> None
     (tmp_path / "a").write_bytes(b"a")
     store = backend.store()
     store.push(tmp_path / "a", "m")
-    store.push(tmp_path / "a", "m")  # the unchanged file is copied server-side
-    for key in ("m/0.0/a", "m/0.1/a", ".manifests/m/0.0.json"):
+    store.push(tmp_path / "a", "m")  # the unchanged file is reused: 0.1 refers to 0.0's
+    (tmp_path / "a").write_bytes(b"b")
+    store.push(tmp_path / "a", "m")
+    for key in ("m/0.0/a", "m/0.2/a", ".manifests/m/0.0.json", ".manifests/m/0.1.json"):
         assert head(backend, key)["ServerSideEncryption"] == "AES256", key
+    assert not backend.raw.exists(backend.key("m/0.1/a"))
 
 
 @pytest.mark.parametrize("backend", ["s3"], indirect=True)
@@ -127,3 +130,24 @@ def test_s3_path_style_addressing_by_hostname(backend: Backend, tmp_path: Path) 
     store.push(tmp_path / "a", "m")
     assert store.url("m").startswith(f"{endpoint}/{backend.bucket}/assets/m/0.0/a?")
     assert backend.store().get("m").read_bytes() == b"a"
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+def test_s3_failed_multipart_upload_is_aborted(backend: Backend, tmp_path: Path) -> None:
+    """Parts under S3's 5 MiB minimum: completing the upload fails, and the upload is
+    aborted (no parts left to bill), not left behind."""
+    from assetstore import aio
+    from assetstore.errors import BackendError
+    from assetstore.hashing import NoProgress
+
+    store = backend.store()
+    remote = store.remote
+    remote.part_size = MIB
+    source = write_big(tmp_path / "big.bin", 3)
+    target = backend.key("x/big.bin")
+    with pytest.raises(BackendError, match="EntityTooSmall"):
+        aio.run(remote.fs, lambda: remote.upload_async(
+            source, target, callback=NoProgress(), window=2))  # fmt: skip
+    uploads = backend.raw.call_s3("list_multipart_uploads", Bucket=backend.bucket)
+    assert uploads.get("Uploads", []) == []
+    assert not backend.raw.exists(target)

@@ -18,6 +18,7 @@ from conftest import ByteCounter, run_cli_process
 
 from assetstore import (
     AssetNotFoundError,
+    AssetStore,
     BackendError,
     IntegrityError,
     InvalidSpecError,
@@ -26,7 +27,6 @@ from assetstore import (
     pull,
 )
 from assetstore.check import check_backend
-from assetstore.remote import Remote
 
 from .conftest import Backend, subprocess_env
 
@@ -173,60 +173,57 @@ def test_a_version_pushed_elsewhere_is_seen_at_once(backend: Backend, make_tree:
     assert here.names() == ["m"]
 
 
-def test_unchanged_files_are_copied_inside_the_backend(backend: Backend, make_tree: Tree) -> None:
-    files = {f"f{i}": bytes([i]) * 1000 for i in range(5)}
+def test_unchanged_files_are_reused_where_they_are_not_copied(
+    backend: Backend, make_tree: Tree
+) -> None:
+    big = os.urandom(6 * 2**20)  # past one chunk: the large-file path
+    files = {**{f"f{i}": bytes([i]) * 1000 for i in range(5)}, "big.bin": big}
     store = backend.store()
     store.push(make_tree(files), "m")
     changed = {**files, "f3": b"new"}
     plan = store.plan_push(make_tree(changed), "m")
-    assert len(plan.reused) == 4 and plan.upload_bytes == 3
+    assert len(plan.reused) == 5 and plan.upload_bytes == 3
     store.push(make_tree(changed), "m")
+    assert version_objects(backend, "m/0.1") == {"f3": b"new"}  # nothing copied
     path = backend.store().get("m:0.1")
     assert {p.name: p.read_bytes() for p in path.iterdir()} == changed
+    renamed = {"d/renamed.bin": big, "f3": b"newer"}
+    third = store.push(make_tree(renamed), "m")
+    assert {e.path: e.stored_at for e in third.files} == {
+        "d/renamed.bin": "0.0/big.bin",
+        "f3": None,
+    }
+    assert version_objects(backend, "m/0.2") == {"f3": b"newer"}
+    path = backend.store().get("m:0.2")
+    assert (path / "d/renamed.bin").read_bytes() == big and (path / "f3").read_bytes() == b"newer"
+    if backend.provider != "memory":
+        url = backend.store(signing=True).url("m:0.2[d/renamed.bin]", expires=600)
+        assert "/m/0.0/big.bin" in url and fetch(url) == big
 
 
-def test_a_failing_server_side_copy_falls_back_to_an_upload(
-    backend: Backend, make_tree: Tree, monkeypatch: pytest.MonkeyPatch
+def version_objects(backend: Backend, folder: str) -> dict[str, bytes]:
+    """The objects under ``folder`` of the store's prefix, read behind its back."""
+    top = backend.key(folder).strip("/") + "/"
+    found = {p.strip("/"): data for p, data in backend.objects().items()}
+    return {p.removeprefix(top): data for p, data in found.items() if p.startswith(top)}
+
+
+def test_a_copied_version_holds_its_own_files(
+    backend: Backend, make_tree: Tree, tmp_path: Path
 ) -> None:
-    """Some S3-compatible stores lack CopyObject, or fail it now and then (rclone:
-    InternalError [Errno 121]): the push uploads the local bytes instead."""
-    files = {"same": b"s" * 1000, "big": os.urandom(5 * 2**20), "changed": b"1"}
+    files = {"keep": b"k" * 5000, "a": b"1"}
     store = backend.store()
     store.push(make_tree(files), "m")
-
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise BackendError("copying failed: InternalError: [Errno 121]", unreachable=False)
-
-    async def refuse_async(*_args: object, **_kwargs: object) -> None:
-        refuse()
-
-    monkeypatch.setattr(Remote, "copy", refuse)
-    monkeypatch.setattr(Remote, "copy_async", refuse_async)
-    changed = {**files, "changed": b"2"}
-    assert len(store.plan_push(make_tree(changed), "m").reused) == 2
-    store.push(make_tree(changed), "m")
-    path = backend.store().get("m:0.1")
-    assert {p.name: p.read_bytes() for p in path.iterdir()} == changed
-
-
-def test_an_unreachable_store_during_a_copy_fails_the_push(
-    backend: Backend, make_tree: Tree, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = backend.store()
-    store.push(make_tree({"a": b"a", "b": b"b"}), "m")
-
-    def unreachable(*_args: object, **_kwargs: object) -> None:
-        raise BackendError("copying failed: backend unreachable", unreachable=True)
-
-    async def unreachable_async(*_args: object, **_kwargs: object) -> None:
-        unreachable()
-
-    monkeypatch.setattr(Remote, "copy", unreachable)
-    monkeypatch.setattr(Remote, "copy_async", unreachable_async)
-    with pytest.raises(BackendError, match="unreachable"):
-        store.push(make_tree({"a": b"a", "b": b"2"}), "m")
-    monkeypatch.undo()
-    assert store.versions("m") == [Version(0, 0)]
+    store.push(make_tree({**files, "a": b"2"}), "m")
+    other = AssetStore.from_env(
+        provider="local", bucket=str(tmp_path / "other"), assets_dir=tmp_path / "o"
+    )
+    copied = store.copy_to(other, "m:0.1")
+    assert [e.stored_at for e in copied.files] == [None, None]
+    assert other.remote.manifest("m", Version(0, 1)) == copied
+    got = other.get("m:0.1")
+    assert {p.name: p.read_bytes() for p in got.iterdir()} == {**files, "a": b"2"}
+    assert (tmp_path / "other/assets/m/0.1/keep").read_bytes() == files["keep"]
 
 
 def test_a_large_file_goes_up_in_parts_and_streams_down(backend: Backend, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,8 +137,9 @@ class BucketAudit:
 
 def audit_bucket(raw: Any, root: str) -> BucketAudit:
     """Read every object under ``root`` (``bucket/prefix``) with ``raw`` and check that
-    each committed version's files are exactly those its manifest lists, with its sizes
-    and sha256."""
+    each committed version's folder holds exactly the files its manifest stores there,
+    and that every file — there, or in the earlier committed version it refers to —
+    has its sizes and sha256."""
     objects = sorted(_find(raw, root))
     top = root.strip("/") + "/"
     manifests: dict[tuple[str, Version], Manifest] = {}
@@ -165,20 +166,36 @@ def audit_bucket(raw: Any, root: str) -> BucketAudit:
         data_folders.setdefault((head, Version.parse(version_text)), []).append(inner)
     contents: dict[tuple[str, Version], dict[str, bytes]] = {}
     for key, manifest in manifests.items():
-        listed = {entry.path: entry for entry in manifest.files}
+        own = sorted(entry.path for entry in manifest.files if entry.stored_at is None)
         found = sorted(data_folders.get(key, []))
-        if sorted(listed) != found:
-            problems.append(f"{manifest.spec}: objects {found} != manifest {sorted(listed)}")
+        if own != found:
+            problems.append(f"{manifest.spec}: objects {found} != manifest {own}")
             continue
-        files = {}
-        for entry in manifest.files:
-            data = raw.cat_file(f"{root}/{manifest.name}/{manifest.version}/{entry.path}")
-            if (len(data), sha256_bytes(data)) != (entry.size, entry.sha256):
-                problems.append(f"{manifest.spec}: {entry.path} does not match its manifest")
-            files[entry.path] = data
-        contents[key] = files
+        contents[key] = _read_files(raw, root, manifest, manifests.keys(), problems)
     orphans = sorted(key for key in data_folders if key not in manifests)
     return BucketAudit(manifests, contents, sorted(reservations), orphans, problems)
+
+
+def _read_files(
+    raw: Any,
+    root: str,
+    manifest: Manifest,
+    committed: Collection[tuple[str, Version]],
+    problems: list[str],
+) -> dict[str, bytes]:
+    """The bytes of each file of ``manifest``, where it is stored (its version's folder,
+    or the earlier committed version it refers to), checked against the manifest."""
+    files = {}
+    for entry in manifest.files:
+        version, relpath = entry.location(manifest.version)
+        if (manifest.name, version) not in committed:
+            problems.append(f"{manifest.spec}: {entry.path} refers to uncommitted {version}")
+            continue
+        data = raw.cat_file(f"{root}/{manifest.name}/{version}/{relpath}")
+        if (len(data), sha256_bytes(data)) != (entry.size, entry.sha256):
+            problems.append(f"{manifest.spec}: {entry.path} does not match its manifest")
+        files[entry.path] = data
+    return files
 
 
 def _find(raw: Any, root: str) -> list[str]:

@@ -4,6 +4,7 @@ partial installed. Bucket cases run on the `local` provider and on S3 (moto)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -77,6 +78,10 @@ def _nothing_installed(store: AssetStore, name: str, version: str) -> None:
     assert not staging.exists() or not any(staging.iterdir())
 
 
+def _at(stored_at: Any) -> dict[str, Any]:
+    return {"path": "a", "size": 1, "sha256": SHA, "stored_at": stored_at}
+
+
 HOSTILE = [
     ("dotdot", {"files": [{"path": "../../../escape", "size": 1, "sha256": SHA}]}, "'..'"),
     ("absolute", {"files": [{"path": "/tmp/escape", "size": 1, "sha256": SHA}]}, "relative"),
@@ -101,7 +106,10 @@ HOSTILE = [
     ("dirs-not-a-list", {"empty_dirs": {"x": 1}}, "'empty_dirs' must be a list"),
     ("entry-not-an-object", {"files": [["a", 1]]}, "must be an object"),
     ("files-not-a-list", {"files": {"a": 1}}, "'files' must be a list"),
-    ("unknown-format", {"format": 2}, "unsupported format"),
+    ("unknown-format", {"format": 3}, "unsupported format"),
+    ("stored-at-dotdot", {"files": [_at("../../escape")]}, "invalid version"),
+    ("stored-at-not-older", {"files": [_at("0.0/a")]}, "older than 0.0"),
+    ("stored-at-not-text", {"files": [_at(["0.0/a"])]}, "must be a string"),
 ]
 
 
@@ -135,7 +143,8 @@ def test_hostile_manifests_are_refused_and_nothing_is_written(
     assert not list(tmp_path.parent.glob("escape*")) and not Path("/tmp/escape").exists()
 
 
-MALFORMED = [b"{not json", b"", b"\xff\xfe", b"[]", b"null", b'"text"', b"{" * 100_000]
+MALFORMED = [b"{not json", b"", b"\xff\xfe", b"[]", b"null", b'"text"', b"{" * 100_000,
+             gzip.compress(b"{not json"), gzip.compress(b"{}")[:12], b"\x1f\x8b"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -180,6 +189,20 @@ def test_sizes_that_lie_are_integrity_failures(
     if declared == 10 and len(actual) == 20:  # the command line: exit 5
         done = run_cli_process(["-q", "pull", "m"], bucket.env)
         assert done.returncode == 5 and "does not match its manifest" in done.stderr
+
+
+def test_a_reference_to_other_bytes_is_an_integrity_failure(bucket: Bucket) -> None:
+    """A manifest whose file refers to an earlier version's object (``stored_at``) is
+    held to the same check: the bytes found there must be the ones it declares."""
+    bucket.manifest("m", "0.0", files=[{"path": "a", "size": 4, "sha256": sha256_bytes(b"evil")}])
+    bucket.put("m/0.0/a", b"evil")
+    entry = {"path": "b", "size": 4, "sha256": sha256_bytes(b"good"), "stored_at": "0.0/a"}
+    bucket.manifest("m", "0.1", format=2, files=[entry])
+    store = AssetStore.from_env(bucket.env)
+    with pytest.raises(IntegrityError, match="b does not match its manifest"):
+        store.get("m:0.1")
+    _nothing_installed(store, "m", "0.1")
+    assert (store.get("m:0.0") / "a").read_bytes() == b"evil"
 
 
 @pytest.mark.parametrize("declared", [0, 1000, 6 * 2**20])

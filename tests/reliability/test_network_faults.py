@@ -81,7 +81,7 @@ def _source(root: Path, name: str, op: int | str, rng: random.Random) -> Path:
     folder = root / f"src-{op}-{name.replace('/', '_')}"
     tag = f"op-{op}|".encode()
     (folder / "d").mkdir(parents=True)
-    (folder / "common.bin").write_bytes(name.encode() * 2000)  # unchanged: copied remotely
+    (folder / "common.bin").write_bytes(name.encode() * 2000)  # unchanged: reused, not sent
     (folder / "tag.txt").write_bytes(tag)
     for i in range(rng.randint(1, 3)):
         size = rng.choice((1_000, 30_000, 150_000))

@@ -1,0 +1,164 @@
+"""The lean S3 GET/PUT path (``assetstore/s3direct.py``) on moto with signature and
+policy checks on: what it signs is accepted byte for byte, and what it cannot do is
+handed to s3fs, whose errors are the ones users see."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assetstore import AssetStore, aio
+from assetstore.errors import AssetStoreError
+from assetstore.s3direct import S3Direct
+
+from .conftest import new_bucket_name, servers
+
+pytestmark = pytest.mark.integration
+# Keys a user can push: spaces, '+', '%', '~', '=', non-ASCII, a deep folder.
+KEYS = ["plain.bin", "with space.txt", "a+b=c.txt", "100%.txt", "~tilde", "é/ü/日本.txt",
+        "d1/d2/d3/d4/leaf"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SignedS3:
+    """moto checking every signature, a bucket, and a user allowed everything on it."""
+
+    endpoint_url: str
+    bucket: str
+    key: str
+    secret: str
+
+    def env(self, *, secret: str | None = None, **extra: str) -> dict[str, str]:
+        return {"ASSETSTORE_STORAGE_PROVIDER": "s3", "ASSETSTORE_STORAGE_BUCKET": self.bucket,
+                "AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": secret or self.secret,
+                "S3_ENDPOINT": self.endpoint_url, **extra}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def signed_s3() -> Iterator[SignedS3]:
+    boto3 = pytest.importorskip("boto3")
+    with ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as patch:
+            # moto checks signatures and policies after this many requests: ours below.
+            patch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "4")
+            try:
+                srv = stack.enter_context(servers.moto_s3())
+            except servers.ServerUnavailable as exc:
+                servers.unavailable(f"moto: {exc}")
+        setup = {"endpoint_url": srv.endpoint_url, "region_name": "us-east-1",
+                 "aws_access_key_id": "setup", "aws_secret_access_key": "setup-only"}  # fmt: skip
+        bucket = new_bucket_name()
+        boto3.client("s3", **setup).create_bucket(Bucket=bucket)
+        iam = boto3.client("iam", **setup)
+        iam.create_user(UserName="writer")
+        key = iam.create_access_key(UserName="writer")["AccessKey"]
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+                  "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}  # fmt: skip
+        iam.put_user_policy(UserName="writer", PolicyName="all",
+                            PolicyDocument=json.dumps(policy))  # fmt: skip
+        yield SignedS3(srv.endpoint_url, bucket, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def direct_of(store: AssetStore) -> S3Direct:
+    direct = store.remote._direct
+    assert direct is not None, "an S3 store with plain options takes the fast path"
+    return direct
+
+
+def run(store: AssetStore, work: Any) -> Any:
+    return aio.run(store.remote.fs, work)
+
+
+def test_signed_requests_are_accepted_for_every_kind_of_key(
+    signed_s3: SignedS3, tmp_path: Path
+) -> None:
+    store = AssetStore.from_env({**signed_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
+    direct = direct_of(store)
+    for key in KEYS:
+        path = f"{signed_s3.bucket}/direct/{key}"
+        data = key.encode() * 100
+        assert run(store, lambda p=path, d=data: direct.put(p, d)) is True, key
+        assert store.remote.fs.cat_file(path) == data, key  # read back through s3fs
+        assert run(store, lambda p=path: direct.get(p, 3, 10)) == data[3:10], key
+    assert direct.enabled
+
+
+def test_a_pushed_tree_round_trips_through_the_fast_path(
+    signed_s3: SignedS3, tmp_path: Path
+) -> None:
+    source = tmp_path / "tree"
+    for i, key in enumerate(KEYS):
+        (source / key).parent.mkdir(parents=True, exist_ok=True)
+        (source / key).write_bytes(bytes([i]) * (i * 1000 + 1))
+    env = signed_s3.env()
+    pusher = AssetStore.from_env({**env, "ASSETSTORE_ASSETS_DIR": str(tmp_path / "a")})
+    pusher.push(source, "tree")
+    puller = AssetStore.from_env({**env, "ASSETSTORE_ASSETS_DIR": str(tmp_path / "b")})
+    pulled = puller.get("tree")
+    for key in KEYS:
+        assert (pulled / key).read_bytes() == (source / key).read_bytes(), key
+    assert direct_of(pusher).enabled and direct_of(puller).enabled
+
+
+def test_answers_other_than_success_go_to_s3fs(signed_s3: SignedS3, tmp_path: Path) -> None:
+    store = AssetStore.from_env({**signed_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
+    direct = direct_of(store)
+    path = f"{signed_s3.bucket}/direct/small"
+    assert run(store, lambda: direct.put(path, b"12345"))
+    assert run(store, lambda: direct.get(f"{signed_s3.bucket}/direct/none", 0, 5)) is None
+    assert run(store, lambda: direct.get(path, 5, 10)) is None  # 416: past the end
+    assert run(store, lambda: store.remote.read_range_async(path, 5, 10)) == b""
+    assert direct.enabled  # not found and past the end are answers, not refusals
+
+
+def test_a_wrong_secret_turns_the_fast_path_off_and_fails_cleanly(
+    signed_s3: SignedS3, tmp_path: Path
+) -> None:
+    env = signed_s3.env(secret="wrong-secret-0123456789abcdef")
+    store = AssetStore.from_env({**env, "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
+    direct = direct_of(store)
+    assert run(store, lambda: direct.put(f"{signed_s3.bucket}/x", b"x")) is False
+    assert not direct.enabled
+    with pytest.raises(AssetStoreError) as caught:
+        run(store, lambda: store.remote.write_async(f"{signed_s3.bucket}/x", b"x"))
+    assert "SignatureDoesNotMatch" in str(caught.value)
+    assert "wrong-secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"anon": True},
+        {"requester_pays": True},
+        {"s3_additional_kwargs": {"SSECustomerAlgorithm": "AES256"}},
+        {"config_kwargs": {"proxies": {"https": "http://proxy:3128"}}},
+        {"config_kwargs": {}},  # botocore's own choice of signature
+        {"config_kwargs": {"signature_version": "s3"}},
+    ],
+)
+def test_options_it_does_not_model_keep_s3fs(options: dict[str, Any]) -> None:
+    import s3fs
+
+    options.setdefault("config_kwargs", {"signature_version": "s3v4"})
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+    assert S3Direct.for_fs(fs) is None
+
+
+def test_sse_options_become_headers() -> None:
+    import s3fs
+
+    extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "arn:key"}
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, s3_additional_kwargs=extra,
+                           config_kwargs={"signature_version": "s3v4"})  # fmt: skip
+    direct = S3Direct.for_fs(fs)
+    assert direct is not None
+    assert direct._put_headers == {
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-aws-kms-key-id": "arn:key",
+    }
