@@ -19,7 +19,8 @@ from typing import Any
 
 from . import aio
 from .errors import PushSourceError, ReservedError
-from .hashing import CHUNK, Callback, digest, sha256_file
+from .hashcache import HashCache, stat_identity
+from .hashing import CHUNK, Callback, digest
 from .manifest import FileEntry, Kind, Manifest
 from .paths import check_relpath
 from .remote import Remote
@@ -38,6 +39,7 @@ class SourceFile:
     source: Path
     size: int
     sha256: str | None  # None: not hashed yet; hashed while it is sent
+    identity: str | None = None  # its stat identity for the hash cache (None: unsettled)
 
 
 @dataclass(frozen=True)
@@ -137,20 +139,29 @@ def next_version(taken: list[Version], bump: str) -> Version:
 
 
 def plan_files(
-    remote: Remote, name: str, version: Version, entries: list[tuple[str, Path]], *, workers: int
+    remote: Remote,
+    name: str,
+    version: Version,
+    entries: list[tuple[str, Path]],
+    *,
+    workers: int,
+    hashes: HashCache | None = None,
 ) -> tuple[tuple[SourceFile, ...], dict[str, str]]:
     """The files to push as ``name:version``, and which of them the newest committed
     version below it already holds (path -> where those bytes are stored, as a manifest
     entry's ``stored_at``). Only a file the size of one in that version can be one of
-    those, so only those are hashed now; the others are hashed as they are sent (a
-    first push reads each byte once)."""
+    those, so only those are hashed now (or found in ``hashes``, unchanged since an
+    earlier push); the others are hashed as they are sent (a first push reads each byte
+    once)."""
     by_content = _reusable(remote, name, version)
     sizes = {size for _, size in by_content}
+    hashes = hashes or HashCache(None)
 
     def one(entry: tuple[str, Path]) -> SourceFile:
         relpath, path = entry
-        size = path.stat().st_size
-        return SourceFile(relpath, path, size, sha256_file(path) if size in sizes else None)
+        st, ident = stat_identity(path)
+        sha256 = hashes.sha256(path, ident) if st.st_size in sizes else None
+        return SourceFile(relpath, path, st.st_size, sha256, ident)
 
     files = tuple(run_all(one, entries, workers=workers))
     found = ((f.path, by_content.get((f.sha256 or "", f.size))) for f in files)

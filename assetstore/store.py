@@ -31,6 +31,7 @@ from .spec import Spec, Version, check_name, parse_spec, parse_target
 # service that reads cached versions (``assetstore.get``) never loads them.
 if TYPE_CHECKING:
     from .catalog import Catalog, CatalogEntry, SyncReport
+    from .hashcache import HashCache
     from .hashing import Callback
     from .prune import PrunePlan
     from .push import Publisher, PushPlan
@@ -314,9 +315,11 @@ class AssetStore:
                 name=name,
                 version=str(version),
             )
+        hashes = self._hash_cache()
         files, reused = plan_files(
-            self.remote, name, version, entries, workers=self.settings.workers
+            self.remote, name, version, entries, workers=self.settings.workers, hashes=hashes
         )
+        hashes.save()
         return PushPlan(
             name=name,
             version=version,
@@ -348,8 +351,23 @@ class AssetStore:
         plan = self.plan_push(source, target, bump=bump, metadata=metadata)
         publisher = self._publisher(reclaim_after)
         manifest = self._push_plan(plan, bump, publisher, callback or NoProgress())
+        self._remember_hashes(plan, manifest)
         self._record(manifest)
         return manifest
+
+    def _hash_cache(self) -> HashCache:
+        from .hashcache import HashCache
+
+        return HashCache(self.cache.state / "hashes.db")
+
+    def _remember_hashes(self, plan: PushPlan, manifest: Manifest) -> None:
+        """The hashes computed while sending, for the next push of these files."""
+        hashes = self._hash_cache()
+        sent = {entry.path: entry.sha256 for entry in manifest.files}
+        for item in plan.files:
+            if item.sha256 is None:
+                hashes.remember(item.source, item.identity, sent[item.path])
+        hashes.save()
 
     def _publisher(self, reclaim_after: float | None = None) -> Publisher:
         from .push import Publisher

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -150,6 +152,28 @@ def test_unchanged_files_are_reused_where_they_are_not_copied(
     fresh = store.with_assets_dir(tmp_path / "fresh")
     assert files_under(fresh.get("m:0.1")) == changed
     assert files_under(fresh.get("m:0.0")) == files
+
+
+def test_a_second_push_reads_only_the_files_that_changed(
+    store: AssetStore, make_tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hashes of the first push (computed while sending) are remembered by file
+    identity: the second push reads no unchanged file, and still sees the changed one."""
+    from assetstore import hashcache
+
+    files = {f"f{i}": bytes([i]) * 1000 for i in range(5)}
+    tree = make_tree(files)
+    past = time.time() - 60  # settled files: no write in the same clock tick can follow
+    for path in tree.iterdir():
+        os.utime(path, (past, past))
+    store.push(tree, "m")
+    (tree / "f3").write_bytes(bytes([9]) * 1000)  # same size, new content
+    read: list[Path] = []
+    real = hashcache.sha256_file
+    monkeypatch.setattr(hashcache, "sha256_file", lambda p: read.append(p) or real(p))
+    plan = store.plan_push(tree, "m")
+    assert read == [tree / "f3"]
+    assert sorted(plan.reused) == ["f0", "f1", "f2", "f4"]
 
 
 def test_a_reuse_refers_to_the_version_that_stored_the_bytes(
