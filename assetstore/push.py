@@ -7,6 +7,7 @@ reserves the version, moves bytes, and writes the manifest last.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -308,7 +309,7 @@ class _Send:
             self.check_sent(item, got)
 
     async def _one_async(self, item: SourceFile) -> None:
-        data = _read_source(item)
+        data = await asyncio.to_thread(_read_source, item)  # opening files: off the loop
         self.check_sent(item, (digest(hashlib.sha256(data)), len(data)))
         await self.remote.write_async(self.target(item), data)
         self.progress.relative_update(len(data))
