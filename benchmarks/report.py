@@ -241,6 +241,33 @@ def _w3_section(results: dict[str, Any]) -> str:
                          f"{t['sent_bytes']:,} | {reqs} |")  # fmt: skip
     if not lines:
         return ""
+    return _w3_bytes_table(lines) + _w3_times(results)
+
+
+def _w3_times(results: dict[str, Any]) -> str:
+    """Second push vs full push, as processes and in-process (without the interpreter's
+    start and the imports before ``assetstore`` is imported)."""
+    lines = []
+    for backend in sorted({r["backend"] for r in results["rows"] if r["workload"] == "W3"}):
+        second = _row(results, backend, "W3", "second push")
+        full = _row(results, backend, "W3", "second push", "full-push")
+        if second is None or full is None:
+            continue
+        cells = []
+        for key in ("seconds", "inner_seconds"):
+            a, b = second.get(key, {}).get("median"), full.get(key, {}).get("median")
+            cells.append(f"{a:.2f} s / {b:.2f} s = {a / b:.2f}" if a and b else "n/a")
+        lines.append(f"| {backend} | {cells[0]} | {cells[1]} |")
+    if not lines:
+        return ""
+    return ("\nTimes (medians): second push ÷ full push of the same tree. \"In-process\" is "
+            "what the push step measured itself, from `import assetstore` to the commit: "
+            "it leaves out the interpreter's start-up.\n\n"
+            "| backend | as a process | in-process |\n| --- | ---: | ---: |\n"
+            + "\n".join(lines) + "\n")  # fmt: skip
+
+
+def _w3_bytes_table(lines: list[str]) -> str:
     return ("## W3: bytes sent by the second push\n\nCounted by a proxy between assetstore "
             "and the server (one untimed pass). Request bodies are the payload; "
             "\"on the wire\" adds HTTP headers and signatures.\n\n"
