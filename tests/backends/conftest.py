@@ -8,9 +8,10 @@ start skips its tests, or fails them under ``CI=true`` (see ``servers.unavailabl
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -196,3 +197,38 @@ def subprocess_env(backend: Backend) -> dict[str, str]:
     """The environment a CLI process needs for ``backend`` (and a cache of its own)."""
     cache = backend.tmp / f"proc-cache-{uuid.uuid4().hex[:8]}"
     return {**backend.env, "ASSETSTORE_ASSETS_DIR": str(cache)}
+
+
+@dataclass(frozen=True)
+class IamS3:
+    """moto checking every signature and policy, a bucket, and one user's keys."""
+
+    endpoint_url: str
+    bucket: str
+    key: str
+    secret: str
+
+
+@contextmanager
+def moto_with_iam(user: str, actions: str | list[str]) -> Iterator[IamS3]:
+    """moto with IAM checks on, a bucket, and ``user`` allowed ``actions`` on it only."""
+    boto3 = pytest.importorskip("boto3")
+    with ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as patch:
+            # moto checks credentials and policies after this many requests: ours below.
+            patch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "4")
+            try:
+                srv = stack.enter_context(servers.moto_s3())
+            except servers.ServerUnavailable as exc:
+                servers.unavailable(f"moto: {exc}")
+        setup = {"endpoint_url": srv.endpoint_url, "region_name": "us-east-1",
+                 "aws_access_key_id": "setup", "aws_secret_access_key": "setup-only"}  # fmt: skip
+        bucket = new_bucket_name()
+        boto3.client("s3", **setup).create_bucket(Bucket=bucket)
+        iam = boto3.client("iam", **setup)
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions,
+                  "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}  # fmt: skip
+        iam.put_user_policy(UserName=user, PolicyName="policy", PolicyDocument=json.dumps(policy))
+        yield IamS3(srv.endpoint_url, bucket, key["AccessKeyId"], key["SecretAccessKey"])

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from .conftest import Backend, new_bucket_name, servers
+from .conftest import Backend, moto_with_iam, new_bucket_name, servers
 
 Cli = Callable[..., tuple[int, str, str]]
 Tree = Callable[..., Path]
@@ -136,32 +135,8 @@ class AuthS3:
 
 @pytest.fixture(scope="module")
 def moto_with_auth() -> Iterator[AuthS3]:
-    boto3 = pytest.importorskip("boto3")
-    with ExitStack() as stack:
-        with pytest.MonkeyPatch.context() as patch:
-            # moto checks credentials and policies after this many requests: ours below.
-            patch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "4")
-            try:
-                srv = stack.enter_context(servers.moto_s3())
-            except servers.ServerUnavailable as exc:
-                servers.unavailable(f"moto: {exc}")
-        yield _setup_reader(boto3, srv.endpoint_url)
-
-
-def _setup_reader(boto3: Any, endpoint: str) -> AuthS3:
-    kwargs = {"endpoint_url": endpoint, "region_name": "us-east-1",
-              "aws_access_key_id": "setup", "aws_secret_access_key": "setup-only"}  # fmt: skip
-    bucket = new_bucket_name()
-    boto3.client("s3", **kwargs).create_bucket(Bucket=bucket)
-    iam = boto3.client("iam", **kwargs)
-    iam.create_user(UserName="reader")
-    key = iam.create_access_key(UserName="reader")["AccessKey"]
-    policy = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
-        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}  # fmt: skip
-    iam.put_user_policy(UserName="reader", PolicyName="read-only",
-                        PolicyDocument=json.dumps(policy))  # fmt: skip
-    return AuthS3(endpoint, bucket, key["AccessKeyId"], key["SecretAccessKey"])
+    with moto_with_iam("reader", ["s3:ListBucket", "s3:GetObject"]) as s3:
+        yield AuthS3(s3.endpoint_url, s3.bucket, s3.key, s3.secret)
 
 
 def test_s3_wrong_secret_is_a_clean_exit_7(

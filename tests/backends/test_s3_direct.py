@@ -4,9 +4,7 @@ handed to s3fs, whose errors are the ones users see."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from assetstore import AssetStore, aio
 from assetstore.errors import AssetStoreError
 from assetstore.s3direct import S3Direct
 
-from .conftest import new_bucket_name, servers
+from .conftest import moto_with_iam
 
 pytestmark = pytest.mark.integration
 # Keys a user can push: spaces, '+', '%', '~', '=', non-ASCII, a deep folder.
@@ -42,27 +40,8 @@ class SignedS3:
 
 @pytest.fixture(scope="module")
 def signed_s3() -> Iterator[SignedS3]:
-    boto3 = pytest.importorskip("boto3")
-    with ExitStack() as stack:
-        with pytest.MonkeyPatch.context() as patch:
-            # moto checks signatures and policies after this many requests: ours below.
-            patch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "4")
-            try:
-                srv = stack.enter_context(servers.moto_s3())
-            except servers.ServerUnavailable as exc:
-                servers.unavailable(f"moto: {exc}")
-        setup = {"endpoint_url": srv.endpoint_url, "region_name": "us-east-1",
-                 "aws_access_key_id": "setup", "aws_secret_access_key": "setup-only"}  # fmt: skip
-        bucket = new_bucket_name()
-        boto3.client("s3", **setup).create_bucket(Bucket=bucket)
-        iam = boto3.client("iam", **setup)
-        iam.create_user(UserName="writer")
-        key = iam.create_access_key(UserName="writer")["AccessKey"]
-        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
-                  "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}  # fmt: skip
-        iam.put_user_policy(UserName="writer", PolicyName="all",
-                            PolicyDocument=json.dumps(policy))  # fmt: skip
-        yield SignedS3(srv.endpoint_url, bucket, key["AccessKeyId"], key["SecretAccessKey"])
+    with moto_with_iam("writer", "s3:*") as s3:
+        yield SignedS3(s3.endpoint_url, s3.bucket, s3.key, s3.secret)
 
 
 def direct_of(store: AssetStore) -> S3Direct:
