@@ -302,11 +302,18 @@ class _Send:
         small = [f for f in self.plan.to_send if f.size <= CHUNK]
         await aio.for_each(self._one_async, small, workers)
         large = [f for f in self.plan.to_send if f.size > CHUNK]
-        for item in large:  # one at a time, each with its parts in parallel
+        # On S3 the parts of one file go up in parallel; the other writers send one part
+        # at a time, so there several files go at once.
+        files_at_once = 1 if self.remote.provider == "s3" else workers
+        window = min(workers, PARTS)
+
+        async def upload(item: SourceFile) -> None:
             got = await self.remote.upload_async(
-                item.source, self.target(item), callback=self.progress, window=min(workers, PARTS)
+                item.source, self.target(item), callback=self.progress, window=window
             )
             self.check_sent(item, got)
+
+        await aio.for_each(upload, large, files_at_once)
 
     async def _one_async(self, item: SourceFile) -> None:
         data = await asyncio.to_thread(_read_source, item)  # opening files: off the loop
