@@ -316,18 +316,22 @@ class _Send:
         await aio.for_each(upload, large, files_at_once)
 
     async def _one_async(self, item: SourceFile) -> None:
-        data = await asyncio.to_thread(_read_source, item)  # opening files: off the loop
-        self.check_sent(item, (digest(hashlib.sha256(data)), len(data)))
-        await self.remote.write_async(self.target(item), data)
+        # Opening and hashing files: off the loop. The one digest serves the manifest
+        # and the upload's signature.
+        data, hasher = await asyncio.to_thread(_read_source, item)
+        self.check_sent(item, (digest(hasher), len(data)))
+        await self.remote.write_async(self.target(item), data, sha256=hasher.hexdigest())
         self.progress.relative_update(len(data))
 
 
-def _read_source(item: SourceFile) -> bytes:
+def _read_source(item: SourceFile) -> tuple[bytes, hashlib._Hash]:
+    """The file's bytes (one more than planned, if it grew), hashed."""
     try:
         with item.source.open("rb") as stream:
-            return stream.read(item.size + 1)
+            data = stream.read(item.size + 1)
     except OSError as exc:
         raise PushSourceError(f"cannot read {item.source}: {exc.strerror or exc}") from exc
+    return data, hashlib.sha256(data)
 
 
 def _undo(remote: Remote, held: Reservation) -> None:

@@ -249,13 +249,16 @@ class Remote:
                 return b""
             raise
 
-    async def write_async(self, path: str, data: bytes) -> None:
+    async def write_async(self, path: str, data: bytes, *, sha256: str | None = None) -> None:
+        """Write the object ``path``; ``sha256`` is the hex digest of ``data`` if known."""
         with self.errors("uploading to", path=path):
-            await self.retry.call_async(self._bounded, len(data), self._write_async, path, data)
+            await self.retry.call_async(
+                self._bounded, len(data), self._write_async, path, data, sha256
+            )
 
-    async def _write_async(self, path: str, data: bytes) -> None:
+    async def _write_async(self, path: str, data: bytes, sha256: str | None) -> None:
         direct = self._direct
-        if direct is not None and direct.enabled and await direct.put(path, data):
+        if direct is not None and direct.enabled and await direct.put(path, data, sha256):
             return
         await self.fs._pipe_file(path, data)
 

@@ -73,7 +73,8 @@ class S3Direct:
         """Bytes ``[start, end)`` of the object, or None: ask s3fs (it was no success)."""
         if end <= start:
             return b""
-        request = await self._request("GET", path, {"range": f"bytes={start}-{end - 1}"}, b"")
+        headers = {"range": f"bytes={start}-{end - 1}"}
+        request = await self._request("GET", path, headers, b"", _EMPTY_SHA256)
         if request is None:
             return None
         async with request as response:
@@ -84,10 +85,12 @@ class S3Direct:
             ranged = "content-range" in response.headers  # rclone says so with a 200
         return data if ranged else data[start:end]  # no range: the whole object came
 
-    async def put(self, path: str, data: bytes) -> bool:
-        """Write the object; False: ask s3fs (it was no success)."""
+    async def put(self, path: str, data: bytes, sha256: str | None = None) -> bool:
+        """Write the object (``sha256``: the hex digest of ``data``, if the caller has
+        it); False: ask s3fs (it was no success)."""
         headers = {**self._put_headers, "content-length": str(len(data))}
-        request = await self._request("PUT", path, headers, data)
+        payload = sha256 or hashlib.sha256(data).hexdigest()
+        request = await self._request("PUT", path, headers, data, payload)
         if request is None:
             return False
         async with request as response:
@@ -103,7 +106,7 @@ class S3Direct:
             log.debug("S3 fast path refused (HTTP %d): s3fs makes every request now", status)
 
     async def _request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
+        self, method: str, path: str, headers: dict[str, str], body: bytes, payload: str
     ) -> Any | None:
         """The request, signed and sent (a context manager for its response), or None
         when there is nothing to sign with."""
@@ -118,7 +121,6 @@ class S3Direct:
             return None
         frozen = await credentials.get_frozen_credentials()
         url = where.base + quote(key, safe="/~")
-        payload = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
         signed = self._sign(method, url, where.region, frozen, payload, headers)
         # encoded=True: the path goes out exactly as it was signed, never re-quoted
         return self._session.request(
