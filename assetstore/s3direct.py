@@ -115,7 +115,10 @@ class S3Direct:
         bucket, key, _ = self.fs.split_path(path)
         client = await self._client(bucket)
         where = self._buckets.get(bucket) or await self._locate(bucket, client)
-        credentials = client._get_credentials()  # botocore's own object: it refreshes
+        # botocore's own object, which it refreshes. A private method: if it is gone,
+        # the fast path turns itself off rather than failing the transfer.
+        get_credentials = getattr(client, "_get_credentials", None)
+        credentials = get_credentials() if get_credentials is not None else None
         if where is None or credentials is None:
             self.enabled = False
             return None
@@ -248,7 +251,9 @@ def _ssl_context(client: Any) -> Any:
 
     from botocore.httpsession import get_cert_path
 
-    verify = getattr(client._endpoint.http_session, "_verify", True)
+    # A private attribute: if aiobotocore moves it, verify with the default bundle.
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    verify = getattr(session, "_verify", True)
     if verify is False or not str(client.meta.endpoint_url).startswith("https:"):
         return False  # no TLS to set up (loading the CA bundle takes ~20 ms)
     return ssl.create_default_context(cafile=get_cert_path(verify))
