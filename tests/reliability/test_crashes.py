@@ -34,6 +34,14 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def _timed(args: list[str], env: dict[str, str]) -> float:
+    """How long one uninterrupted run of the command takes on this machine: kill delays
+    are drawn within it, so that kills land mid-run on fast and slow machines alike."""
+    started = time.monotonic()
+    assert _start(args, env).wait() == 0
+    return time.monotonic() - started
+
+
 def _kill_after(proc: subprocess.Popen[bytes], delay: float) -> bool:
     """SIGKILL ``proc`` after ``delay`` s; True when it was still running."""
     try:
@@ -52,12 +60,12 @@ def test_killed_pushers_never_leave_a_half_version(
     count = trials(full=60, ci=12)
     files = {f"d{i % 4}/f{i}": os.urandom(50_000) for i in range(60)}
     source = make_tree(files)
+    duration = _timed(["push", str(source), "calibration"], local_env)
     killed = committed = 0
     for trial in range(count):
         target = f"m:1.{trial}"
-        killed += _kill_after(
-            _start(["push", str(source), target], local_env), rng.uniform(0.2, 0.9)
-        )
+        delay = rng.uniform(0.2, 0.9) * duration
+        killed += _kill_after(_start(["push", str(source), target], local_env), delay)
         fresh = AssetStore.from_env()
         if Version(1, trial) in fresh.remote.versions("m"):
             committed += 1
@@ -81,10 +89,12 @@ def test_killed_pullers_leave_only_complete_verified_versions(
     rng = random.Random(7)
     count = trials(full=60, ci=12)
     store.push(make_tree({f"d/f{i}": os.urandom(100_000) for i in range(60)}), "m")
+    duration = _timed(["pull", "m:0.0"], local_env)
     killed = 0
     for _ in range(count):
         store.cache.remove("m", Version(0, 0)) if store.cache.has("m", Version(0, 0)) else None
-        killed += _kill_after(_start(["pull", "m:0.0"], local_env), rng.uniform(0.15, 0.7))
+        delay = rng.uniform(0.15, 0.7) * duration
+        killed += _kill_after(_start(["pull", "m:0.0"], local_env), delay)
         final = store.cache.version_dir("m", Version(0, 0))
         assert not final.exists() or all(r.ok for r in store.verify())
         assert len(list(AssetStore.from_env().get("m:0.0").rglob("f*"))) == 60

@@ -284,7 +284,9 @@ MALFORMED = {
                        "more than 100000 values once aliases are expanded"),
     "merge-bomb": ("storage:\n  m0: &m0 {a: 1}\n" + "".join(
                    f"  m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}]}}\n" for i in range(1, 40)),
-                   "more than 100000 keys once merges (<<) are expanded"),
+                   # PyYAML >= 6.0.4 merges each key once, which defuses the bomb itself
+                   ("more than 100000 keys once merges (<<) are expanded",
+                    "storage: unknown key 'm0'")),
     "not-utf-8": ("storage: \udcff\n", "line 1: not UTF-8 (byte 9)"),
     "control-character": ("storage:\n  x: \x00\n", "line 2: unacceptable character #x0000"),
     "escaped-nul": ('storage:\n  backends:\n    a: {type: local, path: "a\\0b"}\n',
@@ -304,11 +306,15 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize(("text", "fragment"), MALFORMED.values(), ids=MALFORMED.keys())
-def test_malformed_config_files_are_config_errors(tmp_path: Path, text: str, fragment: str) -> None:
+def test_malformed_config_files_are_config_errors(
+    tmp_path: Path, text: str, fragment: str | tuple[str, ...]
+) -> None:
     path = tmp_path / "assetstore.yaml"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
     with pytest.raises(ConfigError) as info:
         load_config(path, ENVIRON)
     message = str(info.value)
-    assert str(path) in message and fragment in message and "\n" not in message
+    fragments = (fragment,) if isinstance(fragment, str) else fragment
+    assert str(path) in message and "\n" not in message
+    assert any(f in message for f in fragments), message
     assert len(message) < 300
