@@ -9,10 +9,12 @@ A failed upload is aborted, so no orphaned parts keep costing storage.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
+import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from .errors import PushSourceError
 from .hashing import Callback, digest
@@ -57,10 +59,10 @@ class _Upload:
         try:
             with _open(source) as stream:
                 part_size = _part_size(self.remote.part_size, source)
-                while data := await asyncio.to_thread(_read_part, stream, hasher, part_size):
+                while part := await asyncio.to_thread(_read_part, stream, hasher, part_size):
                     number += 1
-                    size += len(data)
-                    in_flight.add(asyncio.ensure_future(self._part(number, data)))
+                    size += len(part.data)
+                    in_flight.add(asyncio.ensure_future(self._part(number, part)))
                     if len(in_flight) >= window:
                         done, in_flight = await asyncio.wait(
                             in_flight, return_when=asyncio.FIRST_COMPLETED
@@ -68,24 +70,26 @@ class _Upload:
                         for task in done:
                             task.result()  # the first failure ends the upload
                 if number == 0:  # an empty file is still one (empty) part
-                    await self._part(1, b"")
+                    await self._part(1, _Part.of(b""))
             await asyncio.gather(*in_flight)
         finally:
             for task in in_flight:
                 task.cancel()
         return digest(hasher), size
 
-    async def _part(self, number: int, data: bytes) -> None:
+    async def _part(self, number: int, part: _Part) -> None:
         remote = self.remote
+        size = len(part.data)
         response = await remote.retry.call_async(
-            remote._bounded, len(data), self._send_part, number, data
+            remote._bounded, size, self._send_part, number, part
         )
         self.etags[number] = response["ETag"]
-        self.callback.relative_update(len(data))
+        self.callback.relative_update(size)
 
-    async def _send_part(self, number: int, data: bytes) -> Any:
+    async def _send_part(self, number: int, part: _Part) -> Any:
+        # A checksum given saves botocore computing the same CRC32 on the event loop.
         return await self.remote.fs._call_s3(
-            "upload_part", PartNumber=number, Body=data, **self.ids
+            "upload_part", PartNumber=number, Body=part.data, ChecksumCRC32=part.crc32, **self.ids
         )
 
     async def complete(self) -> None:
@@ -118,8 +122,21 @@ def _part_size(configured: int, source: Path) -> int:
     return max(configured, -(-size // _MAX_PARTS))
 
 
-def _read_part(stream: BinaryIO, hasher: Any, size: int) -> bytes:
-    """The next part, fed to ``hasher`` (both release the GIL: this runs in a thread)."""
+class _Part(NamedTuple):
+    data: bytes
+    crc32: str  # base64 of the big-endian CRC32, as S3's x-amz-checksum-crc32 wants it
+
+    @classmethod
+    def of(cls, data: bytes) -> _Part:
+        crc = zlib.crc32(data).to_bytes(4, "big")
+        return cls(data, base64.b64encode(crc).decode())
+
+
+def _read_part(stream: BinaryIO, hasher: Any, size: int) -> _Part | None:
+    """The next part, fed to ``hasher`` and checksummed (reading, sha256 and CRC32 all
+    release the GIL: this runs in a thread); None at the end of the file."""
     data = stream.read(size)
+    if not data:
+        return None
     hasher.update(data)
-    return data
+    return _Part.of(data)

@@ -3,9 +3,13 @@ S3 server in tests/backends)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from assetstore.multipart import _part_size
+import pytest
+from botocore.httpchecksum import Crc32Checksum
+
+from assetstore.multipart import _Part, _part_size, _read_part
 
 MIB = 2**20
 
@@ -24,3 +28,22 @@ def test_part_size_grows_for_files_needing_more_than_10000_parts(tmp_path: Path)
         stream.truncate(size)
     part = _part_size(8 * MIB, source)
     assert part > 8 * MIB and -(-size // part) <= 10_000
+
+
+@pytest.mark.parametrize("data", [b"", b"abc", bytes(range(256)) * 4099])
+def test_part_checksum_is_the_crc32_botocore_would_have_sent(data: bytes) -> None:
+    expected = Crc32Checksum()
+    expected.update(data)
+    assert _Part.of(data).crc32 == expected.b64digest()
+
+
+def test_reading_parts_hashes_every_byte_once_and_ends_with_none(tmp_path: Path) -> None:
+    content = bytes(range(256)) * 1000
+    source = tmp_path / "f"
+    source.write_bytes(content)
+    hasher, parts = hashlib.sha256(), []
+    with source.open("rb") as stream:
+        while part := _read_part(stream, hasher, 100_000):
+            parts.append(part.data)
+    assert b"".join(parts) == content and [len(p) for p in parts] == [100_000, 100_000, 56_000]
+    assert hasher.hexdigest() == hashlib.sha256(content).hexdigest()
