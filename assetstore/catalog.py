@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -25,15 +24,15 @@ from sqlalchemy import BigInteger, Text, UniqueConstraint, exc, insert, inspect,
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from .catalog_lite import DEFAULT_TABLE_PREFIX, SCHEMA_VERSION
+from .catalog_lite import TABLE_PREFIX as _TABLE_PREFIX
 from .errors import BackendError, ConfigError
 from .manifest import Manifest
 from .redact import redact_url
 from .spec import Version
 
-SCHEMA_VERSION = 2
-DEFAULT_TABLE_PREFIX = "assetstore_"
+__all__ = ["DEFAULT_TABLE_PREFIX", "SCHEMA_VERSION", "Catalog", "CatalogEntry", "SyncReport"]
 _RECORD_ATTEMPTS = 3
-_TABLE_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,30}")
 
 
 # -- schema ----------------------------------------------------------------------------

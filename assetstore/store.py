@@ -126,7 +126,7 @@ class AssetStore:
             if self.settings.offline:
                 raise ConfigError("pre-downloaded mode has no catalog: set a provider")
             self.cache.state.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{self.cache.state / 'catalog.db'}"
+            url = f"sqlite:///{self._default_catalog}"
         try:
             return Catalog(engine_for(url), table_prefix=self.settings.table_prefix)
         except AssetStoreError:
@@ -397,13 +397,28 @@ class AssetStore:
         # The bucket is the source of truth: a committed push must not fail because the
         # derived index could not be written; say so, and how to rebuild it.
         try:
-            self.catalog.record(self.remote.url, manifest)
+            if self._record_lite(manifest) is None:
+                self.catalog.record(self.remote.url, manifest)
         except Exception as exc:
             log.warning(
                 "%s pushed, but the catalog was not updated (%s); run 'assetstore catalog sync'",
                 manifest.spec,
                 exc if isinstance(exc, AssetStoreError) else type(exc).__name__,
             )
+
+    def _record_lite(self, manifest: Manifest) -> bool | None:
+        """Index with plain sqlite3 when the catalog is the default SQLite file and is
+        not open yet (``catalog_lite.py``); None: the catalog has to do it."""
+        if self._catalog is not None or self.settings.catalog_url is not None:
+            return None
+        from . import catalog_lite
+
+        prefix = self.settings.table_prefix
+        return catalog_lite.record(self._default_catalog, prefix, self.remote.url, manifest)
+
+    @property
+    def _default_catalog(self) -> Path:
+        return self.cache.state / "catalog.db"
 
     def copy_to(
         self, target: AssetStore, spec: str | Spec, *, callback: Callback | None = None
