@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, TypeVar
 
@@ -52,13 +53,22 @@ def copy_hashing(
     bytes, plus what this call copied. With ``limit``, stop once ``target`` holds that
     many bytes, whatever ``source`` has left (a source larger than it should be)."""
     hasher, size = prefix or (hashlib.sha256(), 0)
-    while (limit is None or size < limit) and (
-        block := source.read(chunk if limit is None else min(chunk, limit - size))
-    ):
-        hasher.update(block)
-        target.write(block)
-        size += len(block)
-        callback.relative_update(len(block))
+    started = size
+    # From the second block on, a helper thread hashes a block while it is written: both
+    # release the GIL, so a large file costs max(hash, write) per block, not their sum.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assetstore-hash") as helper:
+        while (limit is None or size < limit) and (
+            block := source.read(chunk if limit is None else min(chunk, limit - size))
+        ):
+            if size == started:  # a small file is one block: no thread for it
+                hasher.update(block)
+                target.write(block)
+            else:
+                hashed = helper.submit(hasher.update, block)
+                target.write(block)
+                hashed.result()
+            size += len(block)
+            callback.relative_update(len(block))
     return digest(hasher), size
 
 
