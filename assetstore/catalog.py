@@ -2,7 +2,8 @@
 
 It is derived data. Push writes through; ``sync`` reconciles it with the manifests, so
 losing the database loses nothing. SQLModel (SQLAlchemy) is imported only here, and
-this module only when the catalog is used.
+this module only when the catalog is used: a push into an existing default SQLite
+catalog writes its rows through ``catalog_lite.py`` and never imports it.
 
 The schema is versioned (``{prefix}meta.schema_version``) and migrated in place, never
 dropped: ``MIGRATIONS[n]`` takes a catalog from version n-1 to n.
