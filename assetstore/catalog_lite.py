@@ -17,6 +17,9 @@ from pathlib import Path
 
 from .manifest import Manifest
 
+# The schema's version, kept here so that pushes need not import catalog.py; a new one
+# comes with a migration there (MIGRATIONS), and tests/test_catalog_lite.py checks that
+# this module still writes the rows the ORM writes.
 SCHEMA_VERSION = 2
 DEFAULT_TABLE_PREFIX = "assetstore_"
 TABLE_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,30}")
