@@ -52,6 +52,10 @@ class _Upload:
         self.ids = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
         self.callback = callback
         self.etags: dict[int, str] = {}
+        # Stores that refuse checksums are configured with when_required (for example
+        # AWS_REQUEST_CHECKSUM_CALCULATION): then no part carries one, as with botocore.
+        config = getattr(getattr(remote.fs.s3, "meta", None), "config", None)
+        self.crc32 = getattr(config, "request_checksum_calculation", None) == "when_supported"
 
     async def send(self, source: Path, window: int) -> tuple[str, int]:
         hasher, size, number = hashlib.sha256(), 0, 0
@@ -87,9 +91,10 @@ class _Upload:
         self.callback.relative_update(size)
 
     async def _send_part(self, number: int, part: _Part) -> Any:
-        # A checksum given saves botocore computing the same CRC32 on the event loop.
+        # The CRC32 botocore would compute on the event loop, computed in the reading thread.
+        checksum = {"ChecksumCRC32": part.crc32} if self.crc32 else {}
         return await self.remote.fs._call_s3(
-            "upload_part", PartNumber=number, Body=part.data, ChecksumCRC32=part.crc32, **self.ids
+            "upload_part", PartNumber=number, Body=part.data, **checksum, **self.ids
         )
 
     async def complete(self) -> None:

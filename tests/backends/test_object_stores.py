@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from assetstore.multipart import _Part
+
 from .conftest import PART_SIZE_MIB, Backend
 
 pytestmark = pytest.mark.integration
@@ -151,3 +153,28 @@ def test_s3_failed_multipart_upload_is_aborted(backend: Backend, tmp_path: Path)
     uploads = backend.raw.call_s3("list_multipart_uploads", Bucket=backend.bucket)
     assert uploads.get("Uploads", []) == []
     assert not backend.raw.exists(target)
+
+
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)
+@pytest.mark.parametrize("calculation", ["when_supported", "when_required"])
+def test_s3_parts_carry_a_crc32_unless_checksums_are_turned_off(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calculation: str
+) -> None:
+    """Each part carries the CRC32 botocore would send, and none for a store configured
+    with when_required (stores that refuse checksums), as botocore itself does."""
+    monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", calculation)
+    store = backend.store()
+    store.remote.fs.connect()
+    sent: list[bytes | None] = []
+
+    def record(request: Any, **_: Any) -> None:
+        sent.append(request.headers.get("x-amz-checksum-crc32"))
+
+    store.remote.fs.s3.meta.events.register("before-send.s3.UploadPart", record)
+    data = write_big(tmp_path / "big.bin", 11).read_bytes()
+    store.push(tmp_path / "big.bin", "big")
+    parts = [data[i : i + PART_SIZE_MIB * MIB] for i in range(0, len(data), PART_SIZE_MIB * MIB)]
+    crc32 = [_Part.of(part).crc32.encode() for part in parts]
+    expected = crc32 if calculation == "when_supported" else [None] * len(parts)
+    assert sorted(sent, key=str) == sorted(expected, key=str)
+    assert backend.store().get("big:0.0").read_bytes() == data
