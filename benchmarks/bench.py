@@ -1,10 +1,12 @@
 """Side-by-side timing: every tool of a comparison runs once per round, in an order
-rotated each round, so drift on this noisy machine hits all of them alike. Ratios are
-taken within a round, then their median is reported."""
+shuffled each round (seeded: a rerun keeps it), so drift on this noisy machine hits all
+of them alike and no tool always runs right after the same one. Ratios are taken within
+a round, then their median is reported."""
 
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +34,11 @@ def side_by_side(cases: list[Case], *, runs: int, warmup: int, logs: Path) -> No
     the first ``runs`` timed rounds only, without a warm-up of its own."""
     for round_no in range(warmup + runs):
         timed = round_no - warmup
-        turn = round_no % len(cases)
-        for case in cases[turn:] + cases[:turn]:
+        order = list(cases)
+        # A rotation gave every tool the same predecessor in every round: with W2 on
+        # rclone, assetstore always ran right after modelkit's 30-50 s of requests.
+        random.Random(round_no).shuffle(order)
+        for case in order:
             if case.failures >= 2 or (case.runs is not None and not 0 <= timed < case.runs):
                 continue
             try:

@@ -360,8 +360,9 @@ def _method(meta: dict[str, Any]) -> str:
     return f"""## Method
 
 - Every figure is the median of {meta["runs"]} timed runs after {meta["warmup"]} warm-up
-  round(s). In each round every tool of a comparison runs once, in an order rotated
-  round by round; ratios are taken within a round, then their median is reported.
+  round(s). In each round every tool of a comparison runs once, in an order shuffled
+  round by round (seeded); ratios are taken within a round, then their median is
+  reported.
 - Each step is one process, timed from spawn to exit (start-up included), with
   `os.sync()` before it so that one tool's dirty pages are not billed to the next.
   Peak RSS is {rss_text}.
