@@ -1,12 +1,12 @@
 """The sha256 of local files, remembered by file identity between pushes.
 
 An incremental push must know which files are unchanged, and hashing a whole tree to
-find out costs 0.5 to 2 s per GiB (sha256, by CPU). Like git's index and DVC's state database, this
-keeps each file's sha256 with what ``stat`` said when it was hashed (device, inode,
-size, mtime and ctime in nanoseconds). A file whose identity is unchanged is not read
-again. A file modified within ``_RACY_SECONDS`` of being hashed is not remembered,
-because a second write in the same clock tick would leave its identity unchanged
-(git's "racy" case).
+find out costs 0.5 to 2 s per GiB (sha256, depending on the CPU). Like git's index and
+DVC's state database, this keeps each file's sha256 with what ``stat`` said when it was
+hashed (device, inode, size, mtime and ctime in nanoseconds). A file whose identity is
+unchanged is not read again. A file modified within ``_RACY_SECONDS`` of being hashed
+is not remembered, because a second write in the same clock tick would leave its
+identity unchanged (git's "racy" case).
 
 It is a cache: when its database cannot be opened or written (a read-only assets dir,
 a full disk), files are simply hashed again.
