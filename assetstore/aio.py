@@ -15,6 +15,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# Local file I/O up to this size runs on the loop itself: handing it to a thread and
+# back (two wake-ups, a futex each way) costs more CPU than reading or writing the
+# bytes. For 10,000 files of 4 KiB that hand-off was a third of a push's CPU.
+INLINE_BYTES = 256 * 1024
 
 
 def is_async(fs: Any) -> bool:
@@ -40,6 +44,14 @@ def run(fs: Any, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         future.cancel()
         finished.wait(timeout=60)
         raise
+
+
+async def file_io(size: int, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, blocking file I/O of about ``size`` bytes: on the loop when small
+    (``INLINE_BYTES``), else in a thread so the loop goes on with the network."""
+    if size <= INLINE_BYTES:
+        return fn(*args)
+    return await asyncio.to_thread(fn, *args)
 
 
 async def for_each(fn: Callable[[T], Awaitable[None]], items: Iterable[T], workers: int) -> None:

@@ -136,9 +136,7 @@ class _Fetch:
         got = (digest(hashlib.sha256(data)), len(data))
         if got != (entry.sha256, entry.size):
             raise self.mismatch(entry, *got)
-        # Creating a file can cost more than fetching it (0.5 ms on ext4 here): in a
-        # thread, so the loop goes on receiving while the disk works.
-        await asyncio.to_thread(self._write, entry, data)
+        await aio.file_io(len(data), self._write, entry, data)
         self.progress.relative_update(len(data))
 
     def _write(self, entry: FileEntry, data: bytes) -> None:

@@ -7,7 +7,6 @@ reserves the version, moves bytes, and writes the manifest last.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -316,9 +315,8 @@ class _Send:
         await aio.for_each(upload, large, files_at_once)
 
     async def _one_async(self, item: SourceFile) -> None:
-        # Opening and hashing files: off the loop. The one digest serves the manifest
-        # and the upload's signature.
-        data, hasher = await asyncio.to_thread(_read_source, item)
+        # The one digest serves the manifest and the upload's signature.
+        data, hasher = await aio.file_io(item.size, _read_source, item)
         self.check_sent(item, (digest(hasher), len(data)))
         await self.remote.write_async(self.target(item), data, sha256=hasher.hexdigest())
         self.progress.relative_update(len(data))
