@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, TypeVar
 
 CHUNK = 4 * 1024 * 1024
 T = TypeVar("T")
+# What copy_file_range answers, before it has written anything, when the kernel cannot
+# copy between two files (another filesystem on some kernels, a filesystem or special
+# file that does not support it): the bytes then go through user space as usual.
+_NO_KERNEL_COPY = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF, errno.ETXTBSY}
+)
+# Errors of writing into a target: its disk is full, read-only or over quota, or the
+# file is over the process's size limit.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 class Callback(Protocol):
@@ -72,6 +83,61 @@ def copy_hashing(
     return digest(hasher), size
 
 
+def kernel_copy_hashing(
+    source: BinaryIO,
+    target: BinaryIO,
+    *,
+    callback: Callback,
+    chunk: int = CHUNK,
+    prefix: tuple[hashlib._Hash, int] | None = None,
+    limit: int | None = None,
+) -> tuple[str, int] | None:
+    """``copy_hashing`` between two local files, the kernel moving the bytes
+    (``os.copy_file_range``: no copy through user space; on a copy-on-write filesystem
+    or NFS 4.2, maybe no copy at all). The sha256 is of what ``target`` holds: each
+    block is read back and hashed in a helper thread while the next one is copied.
+    ``prefix`` bytes are already in ``target``, and the copy resumes at that offset in
+    both files. ``target`` must be open for reading and writing, not appending.
+
+    None when the kernel cannot copy between these files; nothing was written then."""
+    copy = getattr(os, "copy_file_range", None)  # Linux only
+    if copy is None:
+        return None
+    hasher, size = prefix or (hashlib.sha256(), 0)
+    source_fd, target_fd = source.fileno(), target.fileno()
+    hashed: Future[None] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assetstore-hash") as helper:
+        while limit is None or size < limit:
+            want = chunk if limit is None else min(chunk, limit - size)
+            try:
+                moved = copy(source_fd, target_fd, want, size, size)
+            except OSError as exc:
+                if hashed is None and exc.errno in _NO_KERNEL_COPY:
+                    return None
+                raise
+            if not moved:
+                break
+            if hashed is not None:
+                hashed.result()
+            hashed = helper.submit(_hash_back, hasher, target_fd, size, moved)
+            size += moved
+            callback.relative_update(moved)
+        if hashed is not None:
+            hashed.result()
+    return digest(hasher), size
+
+
+def _hash_back(hasher: hashlib._Hash, fd: int, offset: int, count: int) -> None:
+    """Feed ``hasher`` the ``count`` bytes at ``offset`` of the file ``fd``."""
+    while count:
+        block = os.pread(fd, min(count, CHUNK), offset)
+        if not block:  # truncated under us: the sizes will not match
+            return
+        hasher.update(block)
+        offset += len(block)
+        count -= len(block)
+
+
 def hash_prefix(path: Path, *, chunk: int = CHUNK) -> tuple[hashlib._Hash, int]:
     """A sha256 hasher fed with what ``path`` holds already, and its size (0 if none)."""
     hasher = hashlib.sha256()
@@ -92,7 +158,7 @@ class LocalFile:
     Opened for appending by default, so a download can resume where an earlier attempt
     stopped."""
 
-    def __init__(self, path: Path, *, mode: Literal["ab", "wb"] = "ab") -> None:
+    def __init__(self, path: Path, *, mode: Literal["ab", "wb", "r+b", "w+b"] = "ab") -> None:
         self.path = path
         self.mode = mode
         self._stream: BinaryIO | None = None
@@ -111,13 +177,36 @@ class LocalFile:
         stream = self._stream
         return self._guard(lambda: stream.write(block))
 
+    def copy_from(
+        self,
+        source: BinaryIO,
+        *,
+        callback: Callback,
+        prefix: tuple[hashlib._Hash, int],
+        limit: int | None,
+    ) -> tuple[str, int] | None:
+        """``kernel_copy_hashing`` from ``source`` into this file (opened "r+b" or "w+b").
+        A failed write is the cache's fault (CacheError); a failed read is raised as is."""
+        assert self._stream is not None
+        try:
+            return kernel_copy_hashing(
+                source, self._stream, callback=callback, prefix=prefix, limit=limit
+            )
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            raise self._failed(exc) from exc
+
     def _guard(self, action: Callable[[], T]) -> T:
         try:
             return action()
         except OSError as exc:
-            from .errors import CacheError
+            raise self._failed(exc) from exc
 
-            raise CacheError(f"writing {self.path} failed: {exc.strerror or exc}") from exc
+    def _failed(self, exc: OSError) -> Exception:
+        from .errors import CacheError
+
+        return CacheError(f"writing {self.path} failed: {exc.strerror or exc}")
 
 
 def sha256_file(path: Path, *, chunk: int = CHUNK) -> str:

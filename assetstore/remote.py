@@ -43,7 +43,7 @@ from .errors import (
     ReservedError,
     VersionExistsError,
 )
-from .hashing import CHUNK, Callback, LocalFile, copy_hashing, hash_prefix
+from .hashing import CHUNK, Callback, LocalFile, copy_hashing, hash_prefix, kernel_copy_hashing
 from .manifest import FileEntry, Manifest, parse_manifest
 from .providers import PROVIDERS, bucket_exists, create_bucket, plain_url, signed_url
 from .redact import MASK, scrub
@@ -200,14 +200,18 @@ class Remote:
 
         def attempt() -> tuple[str, int]:
             prefix = hash_prefix(target)
+            if prefix[1]:
+                log.info("resuming %s at byte %d", self.key_of(path), prefix[1])
+            if self.provider == "local" and (size is None or size > CHUNK):
+                got = self._kernel_download(path, target, prefix, limit, callback)
+                if got is not None:
+                    return got
             data = None
             if size is not None and 0 < size <= CHUNK and not prefix[1]:
                 data = self._head_bytes(path, limit)
             if data is not None:
                 with LocalFile(target) as dst:
                     return copy_hashing(io.BytesIO(data), dst, callback=callback)
-            if prefix[1]:
-                log.info("resuming %s at byte %d", self.key_of(path), prefix[1])
             # Ranged reads of CHUNK bytes, no read-ahead cache: one chunk in memory.
             with (
                 self.fs.open(path, "rb", block_size=CHUNK, cache_type="none") as src,
@@ -218,6 +222,21 @@ class Remote:
 
         with self.errors("downloading", path=path, not_found=True):
             return self._call(attempt)
+
+    def _kernel_download(
+        self,
+        path: str,
+        target: Path,
+        prefix: tuple[Any, int],
+        limit: int | None,
+        callback: Callback,
+    ) -> tuple[str, int] | None:
+        """``download`` from a local folder, the kernel copying (None: it cannot here)."""
+        with (
+            Path(self.fs._strip_protocol(path)).open("rb") as src,
+            LocalFile(target, mode="r+b" if prefix[1] else "w+b") as dst,
+        ):
+            return dst.copy_from(src, callback=callback, prefix=prefix, limit=limit)
 
     def _head_bytes(self, path: str, count: int | None) -> bytes | None:
         """The first ``count`` bytes of ``path``, in one GET; None when the object is
@@ -484,6 +503,10 @@ class Remote:
         """Stream a local file to ``path``; return the (sha256, size) of what was sent."""
 
         def attempt() -> tuple[str, int]:
+            if self.provider == "local" and source.stat().st_size > CHUNK:
+                got = self._kernel_upload(source, path, callback)
+                if got is not None:
+                    return got
             # Large files go up in parts of part_size (multipart, resumable or block
             # uploads); reading in chunks that divide a part evenly keeps the write
             # buffer at one part, so memory stays bounded whatever the file's size.
@@ -495,6 +518,13 @@ class Remote:
 
         with self.errors(f"uploading {source} to", path=path):
             return self._call(attempt)
+
+    def _kernel_upload(self, source: Path, path: str, callback: Callback) -> tuple[str, int] | None:
+        """``upload`` to a local folder, the kernel copying (None: it cannot here)."""
+        target = Path(self.fs._strip_protocol(path))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with source.open("rb") as src, target.open("w+b") as dst:
+            return kernel_copy_hashing(src, dst, callback=callback)
 
     async def upload_async(
         self, source: Path, path: str, *, callback: Callback, window: int
