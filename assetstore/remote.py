@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -289,6 +290,9 @@ class Remote:
 
         limit = self.stall_seconds + size / _SLOWEST_RATE
         try:
+            if sys.version_info >= (3, 11):  # no task of its own, unlike wait_for
+                async with asyncio.timeout(limit):
+                    return await request(*args)
             return await asyncio.wait_for(request(*args), limit)
         except TimeoutError as exc:
             raise TimeoutError(str(exc) or f"no complete answer within {limit:.0f} s") from exc

@@ -4,6 +4,7 @@ is injected, so no test waits for a backoff."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import time
 from collections.abc import Callable
@@ -87,6 +88,37 @@ def test_waits_are_capped() -> None:
     with pytest.raises(ConnectionResetError):
         policy.call(Flaky(*[ConnectionResetError() for _ in range(20)]))
     assert len(sleeps) == 11 and max(sleeps) <= 2
+
+
+@pytest.mark.parametrize("failures", [0, 1, 2, 3])
+def test_coroutines_get_the_same_attempts_and_waits(failures: int) -> None:
+    """call_async: the first attempt runs bare, and a failure of it counts as tenacity's
+    first attempt (no attempt is added, none lost)."""
+    policy, sleeps = recording_policy(attempts=3, initial_seconds=0.2)
+    flaky = Flaky(*[ConnectionResetError(f"reset {n}") for n in range(failures)])
+
+    async def call() -> str:
+        return flaky()
+
+    if failures < 3:
+        assert asyncio.run(policy.call_async(call)) == "done"
+    else:
+        with pytest.raises(ConnectionResetError, match="reset 2"):
+            asyncio.run(policy.call_async(call))
+    assert flaky.calls == min(failures + 1, 3) and len(sleeps) == min(failures, 2)
+    assert all(0 <= slept <= 0.2 * 2**n for n, slept in enumerate(sleeps))
+
+
+def test_a_coroutine_s_permanent_error_is_raised_at_once() -> None:
+    policy, sleeps = recording_policy()
+    flaky = Flaky(PermissionError("Access Denied"))
+
+    async def call() -> str:
+        return flaky()
+
+    with pytest.raises(PermissionError):
+        asyncio.run(policy.call_async(call))
+    assert flaky.calls == 1 and sleeps == []
 
 
 @pytest.mark.parametrize(
