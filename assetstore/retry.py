@@ -131,8 +131,15 @@ class RetryPolicy:
             first = exc
         import tenacity
 
+        pending = [first]
+
+        def attempt(*args: Any, **kwargs: Any) -> T:
+            if pending:  # the failure already had, handed to tenacity
+                raise pending.pop()
+            return fn(*args, **kwargs)
+
         retrying = tenacity.Retrying(sleep=self.sleep, **self._rules(started))
-        return retrying(_replaying(first, fn), *args, **kwargs)
+        return retrying(attempt, *args, **kwargs)
 
     async def call_async(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         """``call`` for coroutines: the same rules, waiting without blocking the loop."""
@@ -183,18 +190,6 @@ class RetryPolicy:
             "reraise": True,
             "before_sleep": _log_retry,
         }
-
-
-def _replaying(first: Exception, fn: Callable[..., T]) -> Callable[..., T]:
-    """``fn``, except that its first call raises ``first`` (the failure already had)."""
-    pending: list[Exception] = [first]
-
-    def attempt(*args: Any, **kwargs: Any) -> T:
-        if pending:
-            raise pending.pop()
-        return fn(*args, **kwargs)
-
-    return attempt
 
 
 def _log_retry(state: Any) -> None:
