@@ -59,13 +59,18 @@ class HashCache:
 
     def sha256(self, file: Path, ident: str | None) -> str:
         """The sha256 of ``file``, whose identity is ``ident``: remembered, or computed."""
-        if ident is not None:
-            known = self._load().get(str(file.absolute()))
-            if known is not None and known[0] == ident:
-                return known[1]
-        sha256 = sha256_file(file)
-        self.remember(file, ident, sha256)
+        sha256 = self.known(file, ident)
+        if sha256 is None:
+            sha256 = sha256_file(file)
+            self.remember(file, ident, sha256)
         return sha256
+
+    def known(self, file: Path, ident: str | None) -> str | None:
+        """The remembered sha256 of ``file`` if its identity is still ``ident``."""
+        if ident is None:
+            return None
+        hit = self._load().get(str(file.absolute()))
+        return hit[1] if hit is not None and hit[0] == ident else None
 
     def remember(self, file: Path, ident: str | None, sha256: str) -> None:
         """Note that ``file``, while its identity is ``ident``, holds bytes of ``sha256``."""

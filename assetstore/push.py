@@ -12,7 +12,7 @@ import logging
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -157,15 +157,24 @@ def plan_files(
     sizes = {size for _, size in by_content}
     hashes = hashes or HashCache(None)
 
-    def one(entry: tuple[str, Path]) -> SourceFile:
+    def stat(entry: tuple[str, Path]) -> SourceFile:
         relpath, path = entry
         st, ident = stat_identity(path)
-        sha256 = hashes.sha256(path, ident) if st.st_size in sizes else None
-        return SourceFile(relpath, path, st.st_size, sha256, ident)
+        known = hashes.known(path, ident) if st.st_size in sizes else None
+        return SourceFile(relpath, path, st.st_size, known, ident)
 
-    files = tuple(run_all(one, entries, workers=workers))
+    def hashed(file: SourceFile) -> SourceFile:
+        return replace(file, sha256=hashes.sha256(file.source, file.identity))
+
+    # A stat() of a file the scan has just seen, or a look-up in the hash cache, costs
+    # less than handing it to a thread: only reading files to hash them goes to threads.
+    files = [stat(entry) for entry in entries]
+    unknown = [i for i, f in enumerate(files) if f.sha256 is None and f.size in sizes]
+    computed = run_all(hashed, [files[i] for i in unknown], workers=workers)
+    for i, file in zip(unknown, computed, strict=True):
+        files[i] = file
     found = ((f.path, by_content.get((f.sha256 or "", f.size))) for f in files)
-    return files, {path: stored_at for path, stored_at in found if stored_at is not None}
+    return tuple(files), {path: stored_at for path, stored_at in found if stored_at is not None}
 
 
 def _reusable(remote: Remote, name: str, version: Version) -> dict[tuple[str, int], str]:
