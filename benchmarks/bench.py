@@ -29,9 +29,12 @@ class Case:
     failures: int = 0
 
 
-def side_by_side(cases: list[Case], *, runs: int, warmup: int, logs: Path) -> None:
+def side_by_side(
+    cases: list[Case], *, runs: int, warmup: int, logs: Path, server: int | None = None
+) -> None:
     """Warm-up rounds (not kept), then ``runs`` timed rounds. A capped case runs in
-    the first ``runs`` timed rounds only, without a warm-up of its own."""
+    the first ``runs`` timed rounds only, without a warm-up of its own. ``server``: the
+    pid of the server the steps talk to (its CPU time is counted)."""
     for round_no in range(warmup + runs):
         timed = round_no - warmup
         order = list(cases)
@@ -44,20 +47,25 @@ def side_by_side(cases: list[Case], *, runs: int, warmup: int, logs: Path) -> No
             try:
                 step = case.before(round_no)
                 os.sync()  # dirty pages of the previous step must not bill this one
-                sample = run(step, logs / f"{case.tool}.log")
+                sample = run(step, logs / f"{case.tool}.log", server)
                 case.after(round_no, sample)
             except StepFailed as exc:
                 print(f"  {case.tool} round {round_no} failed: {exc}", flush=True)
                 case.error = str(exc).splitlines()[-1][:300]
                 case.failures += 1
                 continue
-            print(
-                f"  {case.tool} round {round_no}: {sample.seconds:.2f} s, "
-                f"{sample.max_rss_mib:.0f} MiB",
-                flush=True,
-            )
+            print(f"  {case.tool} round {round_no}: {_progress(sample)}", flush=True)
             if timed >= 0:
                 case.samples[timed] = sample
+
+
+def _progress(sample: Sample) -> str:
+    line = f"{sample.seconds:.2f} s, {sample.max_rss_mib:.0f} MiB"
+    if sample.cpu_seconds is not None:
+        line += f", CPU {sample.cpu_seconds:.2f} s"
+    if sample.server_cpu_seconds is not None:
+        line += f" (server {sample.server_cpu_seconds:.2f} s)"
+    return line
 
 
 def row(case: Case, cases: list[Case], subject: str = "assetstore") -> dict[str, object]:
@@ -72,9 +80,10 @@ def row(case: Case, cases: list[Case], subject: str = "assetstore") -> dict[str,
         "rss_mib": summary([s.max_rss_mib for s in samples]),
         "runs": len(case.samples),
     }
-    inner = [s.inner_seconds for s in samples if s.inner_seconds is not None]
-    if inner:
-        data["inner_seconds"] = summary(inner)
+    for key in ("inner_seconds", "cpu_seconds", "server_cpu_seconds"):
+        values = [v for s in samples if (v := getattr(s, key)) is not None]
+        if values:
+            data[key] = summary(values)
     if case.tool == subject:
         data["ratios"] = {
             other.tool: ratio(case, other) for other in cases if other.tool != subject

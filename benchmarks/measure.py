@@ -1,5 +1,6 @@
 """Run one benchmark step as a child process: wall time, peak RSS (from wait4's
-rusage, i.e. the kernel's own high-water mark) and the JSON line the step printed."""
+rusage, i.e. the kernel's own high-water mark), CPU time (the step's, and the server's
+it talked to) and the JSON line the step printed."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class Sample:
     max_rss_mib: float
     inner_seconds: float | None  # the time the step measured itself (no start-up)
     output: dict[str, object]
+    cpu_seconds: float | None = None  # the step's user + system CPU time
+    server_cpu_seconds: float | None = None  # the server's, while the step ran
 
 
 class StepFailed(RuntimeError):
@@ -62,17 +65,32 @@ def base_env() -> dict[str, str]:
 
 
 def _rss_argv(rss_file: Path, argv: list[str]) -> list[str]:
-    """``argv`` wrapped so that its peak RSS (KiB) lands in ``rss_file``."""
+    """``argv`` wrapped so that its peak RSS (KiB) and user and system CPU seconds land
+    in the last line of ``rss_file``."""
     if GNU_TIME:
-        return [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
+        return [GNU_TIME, "-f", "%M %U %S", "-o", str(rss_file), *argv]
     return [sys.executable, "-S", str(PEAK_RSS), str(rss_file), *argv]
 
 
-def run(step: Step, log: Path) -> Sample:
-    """Run ``step`` once; raise StepFailed (with the log's tail) if it fails."""
+def cpu_time(pid: int | None) -> float | None:
+    """User + system CPU seconds process ``pid`` has used so far (Linux), or None."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(step: Step, log: Path, server: int | None = None) -> Sample:
+    """Run ``step`` once; raise StepFailed (with the log's tail) if it fails. ``server``:
+    the pid of the server the step talks to, whose CPU time the sample counts."""
     env = {**base_env(), **step.env}
     rss_file = log.with_suffix(".rss")
     argv = _rss_argv(rss_file, step.argv)
+    server_before = cpu_time(server)
     with log.open("w+b") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -81,6 +99,7 @@ def run(step: Step, log: Path) -> Sample:
         )  # fmt: skip
         hung = _wait(proc, STEP_TIMEOUT)
         seconds = time.perf_counter() - start
+        server_after = cpu_time(server)
         out.seek(0)
         text = out.read().decode(errors="replace")
     if hung:
@@ -91,8 +110,14 @@ def run(step: Step, log: Path) -> Sample:
         raise StepFailed(f"{' '.join(step.argv[:4])}... exited {proc.returncode}:\n{tail}")
     output = _last_json(text)
     inner = output.get("seconds")
-    rss_kib = int(rss_file.read_text().split()[-1])
-    return Sample(seconds, rss_kib / 1024, inner if isinstance(inner, float) else None, output)
+    rss_kib, user, system = rss_file.read_text().splitlines()[-1].split()
+    server_cpu = None
+    if server_before is not None and server_after is not None:
+        server_cpu = server_after - server_before
+    return Sample(
+        seconds, int(rss_kib) / 1024, inner if isinstance(inner, float) else None, output,
+        cpu_seconds=float(user) + float(system), server_cpu_seconds=server_cpu,
+    )  # fmt: skip
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:

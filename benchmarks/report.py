@@ -206,23 +206,33 @@ def _notes(results: dict[str, Any]) -> str:
 def _results_table(results: dict[str, Any]) -> str:
     lines = ["## All results", "",
              "Median wall time of the whole command (process start-up included) over the "
-             f"timed runs; min{DASH}max; peak RSS; for assetstore, its time ratio to each peer.",
+             f"timed runs; min{DASH}max; peak RSS; median CPU time (user + system) of the "
+             "tool and of the S3 server while the tool ran (the two share 2 cores); for "
+             "assetstore, its time ratio to each peer.",
              "",
              f"| backend | workload | op | tool | median s | min{DASH}max s | runs "
-             "| peak RSS MiB | assetstore ÷ peer |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
+             "| peak RSS MiB | CPU s: tool / server | assetstore ÷ peer |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
     for r in results["rows"]:
         s = r["seconds"]
         if not r["runs"]:
-            lines.append(
-                f"| {r['backend']} | {r['workload']} | {r['op']} | {r['tool']} | failed | | 0 | | |"
-            )
+            lines.append(f"| {r['backend']} | {r['workload']} | {r['op']} | {r['tool']} "
+                         "| failed | | 0 | | | |")  # fmt: skip
             continue
         ratios = ", ".join(f"{k} {v:.2f}" for k, v in r.get("ratios", {}).items() if v)
         lines.append(f"| {r['backend']} | {r['workload']} | {r['op']} | {r['tool']} | "
                      f"{s['median']:.2f} | {s['min']:.2f}{DASH}{s['max']:.2f} | {r['runs']} | "
-                     f"{r['rss_mib']['max']:.0f} | {ratios} |")  # fmt: skip
+                     f"{r['rss_mib']['max']:.0f} | {_cpu_cell(r)} | {ratios} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _cpu_cell(r: dict[str, Any]) -> str:
+    """The tool's and the server's CPU medians; a figure not measured (older results, the local
+    provider's missing server) is left out."""
+    tool, server = (r.get(k, {}).get("median") for k in ("cpu_seconds", "server_cpu_seconds"))
+    if tool is None:
+        return ""
+    return f"{tool:.2f}" if server is None else f"{tool:.2f} / {server:.2f}"
 
 
 def _w3_section(results: dict[str, Any]) -> str:

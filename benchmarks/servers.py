@@ -10,6 +10,7 @@ bucket, the credentials and an s3fs client for untimed setup and clean-up.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ class S3:
     key: str
     secret: str
     bucket: str = BUCKET
+    pid: int | None = None  # the server's process, for its CPU time (None: not found)
 
 
 @contextlib.contextmanager
@@ -54,16 +56,33 @@ def rclone_s3(rclone: str, workdir: Path) -> Iterator[S3]:
     # tests/servers.py has no public generic HTTP-server starter; its private one is
     # exactly the recipe wanted here (retry on a port clash, log tail on failure).
     with test_servers._http_server("rclone", command, "/", workdir) as port:
-        yield S3("rclone", f"http://{HOST}:{port}", RCLONE_KEY, RCLONE_SECRET)
+        yield S3("rclone", f"http://{HOST}:{port}", RCLONE_KEY, RCLONE_SECRET, pid=listener(port))
 
 
 @contextlib.contextmanager
 def moto_s3() -> Iterator[S3]:
     """moto's S3 server as the tests start it, with the benchmarks' bucket created."""
     with test_servers.moto_s3() as srv:
-        server = S3("moto", srv.endpoint_url, srv.key, srv.secret)
+        port = int(srv.endpoint_url.rsplit(":", 1)[1])
+        server = S3("moto", srv.endpoint_url, srv.key, srv.secret, pid=listener(port))
         s3fs_client(server).mkdir(BUCKET)
         yield server
+
+
+def listener(port: int) -> int | None:
+    """The pid of the process listening on TCP ``port`` of 127.0.0.1 (Linux's /proc),
+    or None."""
+    wanted = f"0100007F:{port:04X}"
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    inodes = {f"socket:[{f[9]}]" for f in map(str.split, lines) if f[1] == wanted and f[3] == "0A"}
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                return int(fd_dir.parent.name)
+    return None
 
 
 def s3fs_client(server: S3) -> s3fs.S3FileSystem:

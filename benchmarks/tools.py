@@ -31,6 +31,10 @@ class Backend:
     def is_s3(self) -> bool:
         return self.s3 is not None
 
+    @property
+    def server_pid(self) -> int | None:
+        return None if self.s3 is None else self.s3.pid
+
     def remove(self, prefix: str) -> None:
         """Delete everything under ``prefix`` (between runs; never timed)."""
         if self.s3 is None:

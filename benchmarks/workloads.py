@@ -125,9 +125,9 @@ def transfer(ctx: Ctx, b: Backend, src: Path, warm: Path, workload: str) -> list
     logs = ctx.work / "logs"
     kept: dict[str, str] = {}
     pushes = push_cases(ctx, b, src, workload, warm, kept)
-    side_by_side(pushes, runs=ctx.runs, warmup=ctx.warmup, logs=logs)
+    side_by_side(pushes, runs=ctx.runs, warmup=ctx.warmup, logs=logs, server=b.server_pid)
     pulls = pull_cases(ctx, b, src, workload, kept)
-    side_by_side(pulls, runs=ctx.runs, warmup=0, logs=logs)
+    side_by_side(pulls, runs=ctx.runs, warmup=0, logs=logs, server=b.server_pid)
     return [
         {"backend": b.name, "workload": workload, "op": op, **row(c, cases)}
         for op, cases in (("push", pushes), ("pull", pulls))
@@ -154,7 +154,8 @@ def incremental(ctx: Ctx, b: Backend, v1: Path, v2: Path) -> list[dict[str, Any]
         Case("assetstore", second, cleanup("w3-i")),
         Case("full-push", full, cleanup("w3-f")),
     ]
-    side_by_side(cases, runs=ctx.runs, warmup=ctx.warmup, logs=ctx.work / "logs")
+    logs = ctx.work / "logs"
+    side_by_side(cases, runs=ctx.runs, warmup=ctx.warmup, logs=logs, server=b.server_pid)
     return [{"backend": b.name, "workload": "W3", "op": "second push", **row(c, cases)}
             for c in cases]  # fmt: skip
 

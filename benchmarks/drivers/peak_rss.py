@@ -1,4 +1,5 @@
-"""Run a command and write its peak RSS in KiB to a file, like GNU time's ``-f %M -o``
+"""Run a command and write its peak RSS in KiB and its user and system CPU seconds to a
+file, like GNU time's ``-f "%M %U %S" -o``
 (the fallback of benchmarks/measure.py where GNU time is not installed).
 
     python -S peak_rss.py RSS_FILE COMMAND [ARG...]
@@ -23,7 +24,7 @@ def main(argv: list[str]) -> int:
             os._exit(127)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command decides about ^C
     _pid, status, usage = os.wait4(pid, 0)
-    rss_file.write_text(f"{usage.ru_maxrss}\n")
+    rss_file.write_text(f"{usage.ru_maxrss} {usage.ru_utime:.2f} {usage.ru_stime:.2f}\n")
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
 
