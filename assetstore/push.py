@@ -8,8 +8,10 @@ reserves the version, moves bytes, and writes the manifest last.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
+import posixpath
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -263,7 +265,7 @@ def _transfer(remote: Remote, plan: PushPlan, publisher: Publisher, callback: Ca
     if aio.is_async(remote.fs):
         aio.run(remote.fs, lambda: send.all_async(publisher.workers))
     else:
-        run_all(send.one, plan.to_send, workers=publisher.workers)
+        run_all(send.one, folder_by_folder(plan.to_send), workers=publisher.workers)
     files = (
         FileEntry(f.path, f.size, send.sha256_of(f), plan.reused.get(f.path)) for f in plan.files
     )
@@ -277,6 +279,19 @@ def _transfer(remote: Remote, plan: PushPlan, publisher: Publisher, callback: Ca
         metadata=plan.metadata,
         empty_dirs=plan.empty_dirs,
     )
+
+
+def folder_by_folder(files: list[SourceFile]) -> list[SourceFile]:
+    """``files`` in turns across their folders: one from each folder, then the next from
+    each, and so on. Uploads under way at once then create their objects in different
+    folders. A server that keeps objects as files (rclone, MinIO) creates each one under
+    its folder's lock: eight uploads into one folder made rclone spend a third more CPU
+    (in the kernel, spinning on that lock) than the same uploads in turns."""
+    by_folder: dict[str, list[SourceFile]] = {}
+    for item in files:
+        by_folder.setdefault(posixpath.dirname(item.path), []).append(item)
+    turns = itertools.zip_longest(*by_folder.values())
+    return [item for turn in turns for item in turn if item is not None]
 
 
 class _Send:
@@ -307,7 +322,7 @@ class _Send:
     async def all_async(self, workers: int) -> None:
         """Small files as coroutines, ``workers`` at once; then large files, each
         streamed in parts."""
-        small = [f for f in self.plan.to_send if f.size <= CHUNK]
+        small = folder_by_folder([f for f in self.plan.to_send if f.size <= CHUNK])
         await aio.for_each(self._one_async, small, workers)
         large = [f for f in self.plan.to_send if f.size > CHUNK]
         # On S3 the parts of one file go up in parallel; the other writers send one part

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import posixpath
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -175,6 +176,29 @@ def test_a_second_push_reads_only_the_files_that_changed(
     plan = store.plan_push(tree, "m")
     assert read == [tree / "f3"]
     assert sorted(plan.reused) == ["f0", "f1", "f2", "f4"]
+
+
+def test_uploads_go_folder_by_folder_in_turns(
+    store: AssetStore, make_tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploads under way at once land in different folders (a server that keeps objects
+    as files creates each one under its folder's lock)."""
+    from assetstore.remote import Remote
+
+    monkeypatch.setenv("ASSETSTORE_WORKERS", "1")  # one at a time: the order is the plan's
+    sent: list[str] = []
+    real = Remote.upload
+    monkeypatch.setattr(
+        Remote,
+        "upload",
+        lambda self, src, dst, **kw: sent.append(dst) or real(self, src, dst, **kw),
+    )
+    names = ["a/1", "a/2", "a/3", "b/1", "b/2", "c", "d/e/1"]
+    manifest = AssetStore.from_env().push(make_tree({n: n.encode() for n in names}), "m")
+    folders = [posixpath.dirname(s.split("/m/0.0/")[1]) for s in sent]
+    turns = [set(folders[:4]), set(folders[4:6]), set(folders[6:])]
+    assert turns == [{"", "a", "b", "d/e"}, {"a", "b"}, {"a"}] and len(sent) == len(names)
+    assert sorted(e.path for e in manifest.files) == sorted(names)
 
 
 def test_a_reuse_refers_to_the_version_that_stored_the_bytes(
