@@ -10,8 +10,10 @@ one hand-off per batch, at most ``workers`` requests in flight.
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from types import TracebackType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -73,3 +75,76 @@ async def for_each(fn: Callable[[T], Awaitable[None]], items: Iterable[T], worke
     await asyncio.gather(*(worker() for _ in range(max(1, workers))))
     if failures:
         raise failures[0]
+
+
+class WriteBehind:
+    """Blocking writes run in order on one helper thread while the loop goes on
+    receiving. Creating a file costs the kernel far more than handing it over through a
+    queue (no wake-up of the loop, no future), so a pull of many small files keeps both
+    cores busy. At most ``budget`` bytes wait at once (one write of any size may).
+
+    Used as ``async with WriteBehind(budget) as writer``: leaving waits for every write
+    and raises the first failure; a failure also fails the next ``submit``. Left by an
+    exception, the writes not started are dropped and the one under way is waited for,
+    so nothing is still writing afterwards."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._queued = 0  # bytes handed over and not yet written
+        self._changed = threading.Condition()
+        self._items: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...], int] | None]
+        self._items = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._dropping = False
+        self._thread = threading.Thread(target=self._drain, name="assetstore-writer", daemon=True)
+
+    async def __aenter__(self) -> WriteBehind:
+        self._thread.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._items.put(None)
+        if kind is not None:
+            self._dropping = True
+            self._thread.join()
+            return
+        await asyncio.to_thread(self._thread.join)
+        self._raise_failure()
+
+    async def submit(self, size: int, fn: Callable[..., object], *args: Any) -> None:
+        """Hand ``fn(*args)``, a write of ``size`` bytes, to the thread."""
+        self._raise_failure()
+        if self._queued and self._queued + size > self._budget:
+            await asyncio.to_thread(self._wait_for_room, size)
+            self._raise_failure()
+        with self._changed:
+            self._queued += size
+        self._items.put((fn, args, size))
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _wait_for_room(self, size: int) -> None:
+        with self._changed:
+            self._changed.wait_for(
+                lambda: (
+                    not self._queued
+                    or self._queued + size <= self._budget
+                    or self._error is not None
+                )
+            )
+
+    def _drain(self) -> None:
+        while (item := self._items.get()) is not None:
+            fn, args, size = item
+            if self._error is None and not self._dropping:
+                try:
+                    fn(*args)
+                except BaseException as exc:
+                    self._error = exc
+            with self._changed:
+                self._queued -= size
+                self._changed.notify_all()

@@ -10,6 +10,7 @@ after another, each in ranges fetched in parallel and hashed in order. Other bac
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections import deque
@@ -31,6 +32,8 @@ log = logging.getLogger("assetstore")
 RESUMABLE_SIZE = 16 * 1024 * 1024
 # Ranges of one large file in flight at once: bounds memory to RANGES times the part size.
 RANGES = 4
+# Bytes of small files received and verified that may wait for the writer thread.
+WRITE_BUDGET = 32 * 1024 * 1024
 
 
 def fetch_version(
@@ -124,24 +127,26 @@ class _Fetch:
     async def all_async(self, workers: int) -> None:
         small = [e for e in self.manifest.files if e.size <= CHUNK]
         large = [e for e in self.manifest.files if e.size > CHUNK]
-        await aio.for_each(self._small_async, small, workers)
+        async with aio.WriteBehind(WRITE_BUDGET) as writer:
+            await aio.for_each(functools.partial(self._small_async, writer), small, workers)
         for entry in large:  # one at a time, each with its ranges in parallel
             with self.destination(entry) as path:
                 await self._large_async(entry, path, workers)
 
-    async def _small_async(self, entry: FileEntry) -> None:
+    async def _small_async(self, writer: aio.WriteBehind, entry: FileEntry) -> None:
         """One GET of at most one byte past the declared size: a larger object (a
-        lying bucket) fails verification without being read to its end."""
+        lying bucket) fails verification without being read to its end. The verified
+        bytes go to ``writer``'s thread."""
         data = await self.remote.read_range_async(self.source(entry), 0, entry.size + 1)
         got = (digest(hashlib.sha256(data)), len(data))
         if got != (entry.sha256, entry.size):
             raise self.mismatch(entry, *got)
-        await aio.file_io(len(data), self._write, entry, data)
-        self.progress.relative_update(len(data))
+        await writer.submit(len(data), self._write, entry, data)
 
     def _write(self, entry: FileEntry, data: bytes) -> None:
         with LocalFile(self.target(entry), mode="wb") as stream:
             stream.write(data)
+        self.progress.relative_update(len(data))
 
     async def _large_async(self, entry: FileEntry, target: Path, workers: int) -> None:
         held = _discard_overlong(target, entry.size)

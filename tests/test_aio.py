@@ -4,6 +4,7 @@ coroutines, and requests that stall without ever timing out on their own."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -83,3 +84,80 @@ def test_a_batch_keeps_at_most_workers_in_flight() -> None:
     fs = _Deaf()
     aio.run(fs, lambda: aio.for_each(work, range(200), workers=7))
     assert peak == 7
+
+
+def test_write_behind_runs_every_write_in_order_on_its_own_thread() -> None:
+    done: list[tuple[int, int]] = []
+
+    async def main() -> None:
+        async with aio.WriteBehind(budget=100) as writer:
+            for i in range(500):
+                await writer.submit(1, lambda i: done.append((i, threading.get_ident())), i)
+
+    asyncio.run(main())  # every write is done once the block is left
+    assert [i for i, _ in done] == list(range(500))
+    assert {thread for _, thread in done} != {threading.get_ident()}
+
+
+def test_write_behind_raises_the_first_failure_and_runs_no_later_write() -> None:
+    done: list[int] = []
+
+    def write(i: int) -> None:
+        if i == 3:
+            raise OSError(28, "No space left on device")
+        done.append(i)
+
+    async def main(stop_early: bool) -> None:
+        async with aio.WriteBehind(budget=1) as writer:  # one at a time: 4 fails first
+            for i in range(10):
+                await writer.submit(1, write, i)
+                if stop_early and i == 3:
+                    return
+
+    with pytest.raises(OSError, match="No space"):
+        asyncio.run(main(stop_early=False))  # raised by a later submit
+    assert done == [0, 1, 2]
+    done.clear()
+    with pytest.raises(OSError, match="No space"):
+        asyncio.run(main(stop_early=True))  # raised when the block is left
+    assert done == [0, 1, 2]
+
+
+def test_write_behind_holds_the_loop_at_its_budget() -> None:
+    release = threading.Event()
+
+    async def main() -> tuple[bool, bool]:
+        async with aio.WriteBehind(budget=10) as writer:
+            await writer.submit(8, release.wait)  # blocks the writer thread
+            await writer.submit(2, lambda: None)  # fits: returns at once
+            third = asyncio.ensure_future(writer.submit(1, lambda: None))
+            await asyncio.sleep(0.2)
+            waited = not third.done()
+            release.set()
+            await asyncio.wait_for(third, timeout=10)
+            return waited, third.done()
+
+    assert asyncio.run(main()) == (True, True)
+
+
+def test_write_behind_left_by_an_error_drops_the_writes_not_started() -> None:
+    started, release = threading.Event(), threading.Event()
+    done: list[int] = []
+
+    def write(i: int) -> None:
+        if i == 0:
+            started.set()
+            release.wait(timeout=10)
+        done.append(i)
+
+    async def main() -> None:
+        async with aio.WriteBehind(budget=100) as writer:
+            for i in range(5):
+                await writer.submit(1, write, i)
+            await asyncio.to_thread(started.wait, 10)
+            threading.Timer(0.1, release.set).start()
+            raise KeyError("the transfer failed")
+
+    with pytest.raises(KeyError):
+        asyncio.run(main())
+    assert done == [0]  # the write under way ended before the error came out
