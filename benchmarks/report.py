@@ -375,7 +375,9 @@ def _method(meta: dict[str, Any]) -> str:
   reported.
 - Each step is one process, timed from spawn to exit (start-up included), with
   `os.sync()` before it so that one tool's dirty pages are not billed to the next.
-  Peak RSS is {rss_text}.
+  Peak RSS is {rss_text}. CPU time is the process's user + system time (from
+  the same probe), and the server's is the difference of its `/proc/<pid>/stat`
+  counters (threads included) across the step.
 - Data is generated per run (never committed): W1 one file of {sizes["w1_bytes"]:,} bytes;
   W2 {sizes["w2_files"]:,} files of {sizes["w2_file_bytes"]:,} bytes in 10 by 10 nested
   folders; W3 {sizes["w3_files"]:,} files of {sizes["w3_file_bytes"]:,} bytes, then
