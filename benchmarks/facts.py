@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import platform
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from . import peers
@@ -85,8 +88,40 @@ def collect(*, sizes: Any, moto_sizes: Any, caps: dict[tuple[str, str], int],
             "os": _out(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
         },
         "versions": tool_versions(),
+        "floors": {
+            "sha256_s_per_gib": sha256_seconds_per_gib(),
+            "s3_import_s": s3_import_seconds(),
+        },
         "sizes": dataclasses.asdict(sizes),
         "moto_sizes": dataclasses.asdict(moto_sizes),
         "caps": {f"{w} {t}": n for (w, t), n in caps.items()},
         **given,
     }
+
+
+def sha256_seconds_per_gib() -> float:
+    """sha256 of 1 GiB held in memory, on one core (median of 3): what verifying a
+    file costs before any I/O."""
+    block = os.urandom(64 * 2**20)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        hasher = hashlib.sha256()
+        for _ in range(16):
+            hasher.update(block)
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
+def s3_import_seconds() -> float | None:
+    """A fresh ``python -c 'import s3fs'`` (median of 5 after a warm-up): what a push
+    to S3 loads before its first request (s3fs, aiobotocore, aiohttp, botocore)."""
+    times = []
+    for i in range(6):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", "import s3fs"], capture_output=True)
+        if proc.returncode != 0:
+            return None
+        if i:
+            times.append(time.perf_counter() - start)
+    return median(times)

@@ -180,7 +180,42 @@ the median of the per-round ratios.
 | target | measured | holds |
 | --- | --- | --- |
 {rows}
-"""
+{_floors(results)}"""
+
+
+def _floors(results: dict[str, Any]) -> str:
+    """What no push or pull can go below on this machine, next to the targets it bounds."""
+    floors = results.get("meta", {}).get("floors")
+    if not floors:
+        return ""
+    cp = _row(results, "local", "W1", "push", "cp")
+    full = _row(results, "rclone", "W3", "second push", "full-push")
+    lines = [f"- sha256 of 1 GiB in memory, on one core: {floors['sha256_s_per_gib']:.2f} s."]
+    if cp and cp["runs"]:
+        lines[0] += f" 1.3{X} `cp`'s local W1 push is {1.3 * cp['seconds']['median']:.2f} s."
+    if floors.get("s3_import_s") is not None:
+        lines.append(f"- A fresh `python -c 'import s3fs'`: {floors['s3_import_s']:.2f} s.")
+        if full and full["runs"]:
+            lines[1] += (f" A second push 10{X} faster than the full push on rclone would "
+                         f"take {0.1 * full['seconds']['median']:.2f} s.")  # fmt: skip
+    lines += _verified_pull_floor(results, floors["sha256_s_per_gib"])
+    return "\nFloors measured in this run:\n\n" + "\n".join(lines) + "\n"
+
+
+def _verified_pull_floor(results: dict[str, Any], sha256_s: float) -> list[str]:
+    """s5cmd's W1 pull on rclone, plus a sha256 of the file: the CPU that a verified
+    pull needs at the least, spread over every core."""
+    row = _row(results, "rclone", "W1", "pull", "s5cmd")
+    if not row or "server_cpu_seconds" not in row or "cpu_seconds" not in row:
+        return []
+    size = results["meta"]["sizes"]["w1_bytes"] / 2**30
+    client, server = row["cpu_seconds"]["median"], row["server_cpu_seconds"]["median"]
+    cores = results["meta"]["machine"]["cores"] or 1
+    floor = (client + server + sha256_s * size) / cores
+    return [f"- s5cmd's W1 pull used {client:.2f} s of CPU, and rclone {server:.2f} s. "
+            f"With a sha256 of the file added, on {cores} cores, a verified pull takes at "
+            f"least {floor:.2f} s; 1.1{X} s5cmd's time is "
+            f"{1.1 * row['seconds']['median']:.2f} s."]  # fmt: skip
 
 
 def _errors(results: dict[str, Any]) -> str:
