@@ -75,6 +75,8 @@ def summarize(folded: Path, *, top: int = 10) -> dict[str, Any]:
 def _thread(stack: str) -> str:
     if "fsspecIO" in stack or "run_forever" in stack or "_run_once" in stack:
         return "fsspec event loop"
+    if "WriteBehind._drain" in stack:
+        return "writer thread"
     if "assetstore_" in stack.split(";")[0] or "_worker" in stack:
         return "worker threads"
     return "main thread"

@@ -49,7 +49,10 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         if value is None:
             out.append((label, "not measured", None))
         else:
-            shown = f"{value:.2f}{unit}" if unit == X else f"{value:.2f} {unit}"
+            # A miss that rounds to the limit shows a third decimal: "0.20" must not read
+            # as a failure of 0.20 <= 0.20.
+            places = 3 if value > limit and round(value, 2) <= limit else 2
+            shown = f"{value:.{places}f}{unit}" if unit == X else f"{value:.{places}f} {unit}"
             out.append((label, shown, value <= limit))
 
     for op in ("push", "pull"):
