@@ -2,8 +2,9 @@
 while it streams, then install the whole version with one rename.
 
 On async backends (s3fs, gcsfs, adlfs) the files are fetched by coroutines on the
-backend's loop (aio.py): small files with one GET each, many at once; large files one
-after another, each in ranges fetched in parallel and hashed in order. Other backends
+backend's loop (aio.py): small files with one GET each, many at once, written by one
+writer thread; large files one after another, each in ranges fetched in parallel and
+hashed in order. Other backends
 (local, memory) stream each file in a worker thread.
 """
 

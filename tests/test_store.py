@@ -179,7 +179,7 @@ def test_a_second_push_reads_only_the_files_that_changed(
 
 
 def test_uploads_go_folder_by_folder_in_turns(
-    store: AssetStore, make_tree: Tree, monkeypatch: pytest.MonkeyPatch
+    local_env: dict[str, str], make_tree: Tree, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Uploads under way at once land in different folders (a server that keeps objects
     as files creates each one under its folder's lock)."""
