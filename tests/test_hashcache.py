@@ -4,22 +4,20 @@ cannot be used."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-from assetstore.hashcache import HashCache, stat_identity
+from assetstore.hashcache import HashCache, Identity, identity, stat_identity
 from assetstore.hashing import sha256_file
 
 FAKE = "sha256:" + "f" * 64  # a hash no content has: proves the file was not read
 
 
-def settled(path: Path, data: bytes) -> str:
-    """Write ``path`` and date it a minute back (past the racy window): its identity."""
+def settled(path: Path, data: bytes) -> Identity:
+    """Write ``path`` and look at it a minute later (past the racy window, which counts
+    from its last change, mtime or ctime): its identity then."""
     path.write_bytes(data)
-    past = time.time() - 60
-    os.utime(path, (past, past))
-    ident = stat_identity(path)[1]
+    ident = identity(path.stat(), time.time_ns() + 60 * 10**9)
     assert ident is not None
     return ident
 
@@ -83,3 +81,37 @@ def test_no_database_remembers_nothing(tmp_path: Path) -> None:
     cache.remember(tmp_path / "f", ident, FAKE)
     cache.save()
     assert cache.sha256(tmp_path / "f", ident) == sha256_file(tmp_path / "f")
+
+
+def test_a_row_older_than_the_files_last_change_is_not_trusted(tmp_path: Path) -> None:
+    """A row that says it was written before the file last changed (a stale database, or
+    one copied from elsewhere) proves nothing: the file is hashed."""
+    import sqlite3
+
+    db = tmp_path / "hashes.db"
+    ident = settled(tmp_path / "f", b"data")
+    cache = HashCache(db)
+    cache.remember(tmp_path / "g", ident, FAKE)
+    cache.save()  # creates the schema
+    for hashed_at in (ident.changed_ns - 1, ident.changed_ns + 10**9):  # before, too soon
+        with sqlite3.connect(db) as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)",
+                (str(tmp_path / "f"), ident.text, FAKE, hashed_at),
+            )
+        assert HashCache(db).sha256(tmp_path / "f", ident) == sha256_file(tmp_path / "f")
+
+
+def test_rows_of_the_first_schema_are_dropped_not_trusted(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "hashes.db"
+    ident = settled(tmp_path / "f", b"data")
+    with sqlite3.connect(db) as connection:
+        connection.execute(
+            "CREATE TABLE hashes (path TEXT PRIMARY KEY, identity TEXT, sha256 TEXT)"
+        )
+        connection.execute(
+            "INSERT INTO hashes VALUES (?, ?, ?)", (str(tmp_path / "f"), ident.text, FAKE)
+        )
+    assert HashCache(db).sha256(tmp_path / "f", ident) == sha256_file(tmp_path / "f")
