@@ -29,11 +29,10 @@ from .catalog_lite import DEFAULT_TABLE_PREFIX, SCHEMA_VERSION
 from .catalog_lite import TABLE_PREFIX as _TABLE_PREFIX
 from .errors import BackendError, ConfigError
 from .manifest import Manifest
-from .redact import redact_url
+from .redact import database_url_secrets, redact_database_url, scrub
 from .spec import Version
 
 __all__ = ["DEFAULT_TABLE_PREFIX", "SCHEMA_VERSION", "Catalog", "CatalogEntry", "SyncReport"]
-_RECORD_ATTEMPTS = 3
 
 
 # -- schema ----------------------------------------------------------------------------
@@ -218,7 +217,9 @@ class Catalog:
     def __init__(self, engine: Engine, *, table_prefix: str = DEFAULT_TABLE_PREFIX) -> None:
         self.engine = engine
         self.tables = schema(table_prefix)
-        self.where = redact_url(engine.url.render_as_string(hide_password=True))
+        url = engine.url.render_as_string(hide_password=False)
+        self.where = redact_database_url(url)
+        self._secrets = database_url_secrets(url)
         with self._translated("opening"):
             self.upgraded_from = self._upgrade()
 
@@ -267,62 +268,65 @@ class Catalog:
     def record(self, backend: str, manifest: Manifest) -> bool:
         """Index one version; False when it was indexed already.
 
-        Another process may insert the same asset row between our select and insert;
-        the unique constraint then refuses ours, and a second attempt finds theirs.
-        """
-        for attempt in range(_RECORD_ATTEMPTS):
-            try:
-                with self._translated("writing"), Session(self.engine) as session:
-                    added = self._add(session, backend, manifest)
-                    session.commit()
-                return added
-            except exc.IntegrityError:
-                if attempt == _RECORD_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        Every insert is idempotent (``ON CONFLICT DO NOTHING``): another process indexing
+        the same asset or version at once (a push, a ``catalog sync``) makes this one
+        wait for it and then skip the row, never fail."""
+        with self._translated("writing"), Session(self.engine) as session:
+            added = self._add(session, backend, manifest)
+            session.commit()
+        return added
 
     def _add(self, session: Session, backend: str, manifest: Manifest) -> bool:
-        asset = self._asset(session, backend, manifest.name)
-        if self._version_row(session, asset.id, manifest.version) is not None:
+        asset_id = self._asset_id(session, backend, manifest.name)
+        row = {
+            "asset_id": asset_id,
+            "major": manifest.version.major,
+            "minor": manifest.version.minor,
+            "kind": manifest.kind,
+            "total_size": manifest.total_size,
+            "file_count": len(manifest.files),
+            "pushed_at": datetime.fromisoformat(manifest.pushed_at),
+            "pushed_by": manifest.pushed_by,
+            "metadata_json": json.dumps(manifest.metadata, sort_keys=True),
+        }
+        added = self._insert_new(session, self.tables.version, row, ("asset_id", "major", "minor"))
+        if not added:
             return False
-        row = self.tables.version(
-            asset_id=asset.id,
-            major=manifest.version.major,
-            minor=manifest.version.minor,
-            kind=manifest.kind,
-            total_size=manifest.total_size,
-            file_count=len(manifest.files),
-            pushed_at=datetime.fromisoformat(manifest.pushed_at),
-            pushed_by=manifest.pushed_by,
-            metadata_json=json.dumps(manifest.metadata, sort_keys=True),
+        versions = self.tables.version
+        query = select(versions.id).where(
+            versions.asset_id == asset_id,
+            versions.major == manifest.version.major,
+            versions.minor == manifest.version.minor,
         )
-        session.add(row)
-        session.flush()
+        version_id = session.exec(query).one()
         if manifest.files:  # one executemany: ORM objects cost ~0.3 ms each
             rows = [
-                {"version_id": row.id, "path": e.path, "size": e.size, "sha256": e.sha256}
+                {"version_id": version_id, "path": e.path, "size": e.size, "sha256": e.sha256}
                 for e in manifest.files
             ]
             session.execute(insert(self.tables.file), rows)
         return True
 
-    def _asset(self, session: Session, backend: str, name: str) -> Any:
+    def _asset_id(self, session: Session, backend: str, name: str) -> int:
         table = self.tables.asset
-        asset = session.exec(
-            select(table).where(table.backend == backend, table.name == name)
-        ).first()
-        if asset is None:
-            asset = table(backend=backend, name=name)
-            session.add(asset)
-            session.flush()
-        return asset
+        self._insert_new(session, table, {"backend": backend, "name": name}, ("backend", "name"))
+        query = select(table.id).where(table.backend == backend, table.name == name)
+        return int(session.exec(query).one())
 
-    def _version_row(self, session: Session, asset_id: int, version: Version) -> Any:
-        table = self.tables.version
-        query = select(table).where(
-            table.asset_id == asset_id, table.major == version.major, table.minor == version.minor
+    @staticmethod
+    def _insert_new(
+        session: Session, table: Any, row: dict[str, Any], key: tuple[str, ...]
+    ) -> bool:
+        """Insert ``row`` unless one with the same ``key`` columns exists (committed, or
+        inserted by a transaction under way: then after it ends); True when inserted."""
+        statement = _insert_ignoring(session, table.__table__).on_conflict_do_nothing(
+            index_elements=list(key)
         )
-        return session.exec(query).first()
+        statement = statement.values(**row)
+        if session.get_bind().dialect.name == "postgresql":  # psycopg's rowcount is -1 here
+            return session.execute(statement.returning(table.__table__.c.id)).first() is not None
+        result: Any = session.execute(statement)  # SQLite before 3.35 has no RETURNING
+        return bool(result.rowcount)
 
     def sync(
         self, backend: str, manifests: Iterable[Manifest], *, forget: bool = False
@@ -390,13 +394,32 @@ class Catalog:
 
     @contextmanager
     def _translated(self, doing: str) -> Iterator[None]:
+        """Any failure of the database is one line, without SQL or parameters (exit 7)."""
         try:
             yield
-        except (exc.OperationalError, exc.InterfaceError) as error:
-            reason = str(error.orig or error).strip().splitlines()[0]
+        except exc.SQLAlchemyError as error:
+            orig = getattr(error, "orig", None)
+            reason = str(orig or error).strip().splitlines()[0][:300] or type(error).__name__
+            if not isinstance(error, (exc.OperationalError, exc.InterfaceError)):
+                reason = f"{type(orig or error).__name__}: {reason}"
             raise BackendError(
-                f"{doing} the catalog {self.where} failed: {redact_url(reason)}"
+                f"{doing} the catalog {self.where} failed: {scrub(reason, self._secrets)}"
             ) from error
+
+
+def _insert_ignoring(session: Session, table: Any) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing`` (SQLite 3.24 and later,
+    PostgreSQL 9.5 and later)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    raise ConfigError(f"the catalog supports SQLite and PostgreSQL, not {name}")
 
 
 def _serialise_ddl(connection: Connection) -> None:

@@ -165,3 +165,44 @@ def test_engines_are_shared_per_database(postgres_url: str) -> None:
     assert engine_for(postgres_url) is engine_for(postgres_url)
     with pytest.raises(BackendError):
         Catalog(engine_for(postgres_url.rsplit("/", 1)[0] + "/no_such_database"))
+
+
+def test_syncs_racing_each_other_and_a_push_never_fail(
+    local_env: dict[str, str], postgres_url: str, make_tree: Tree
+) -> None:
+    """Two ``catalog sync`` at once, and a sync meeting an insert another transaction
+    holds open: every insert is idempotent, so each waits for the other and finishes;
+    nothing is rolled back, nothing is indexed twice."""
+    import threading
+
+    store = AssetStore.from_env()  # the default SQLite catalog: PostgreSQL knows nothing
+    for i in range(6):
+        store.push(make_tree({"f": bytes([i])}), f"m{i}")
+    team = {**local_env, "ASSETSTORE_CATALOG_URL": postgres_url}
+    Catalog(engine_for(postgres_url))  # the schema, so the held insert below has a table
+    held = sqlalchemy.create_engine(postgres_url).connect()
+    transaction = held.begin()
+    held.execute(
+        sqlalchemy.text("INSERT INTO assetstore_assets (backend, name) VALUES (:b, 'm0')"),
+        {"b": store.remote.url},
+    )
+    results: list[tuple[int, str]] = []
+
+    def sync() -> None:
+        done = run_cli_process(["catalog", "sync", "--json"], team)
+        results.append((done.returncode, done.stderr))
+
+    threads = [threading.Thread(target=sync) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)  # both syncs now wait on the row the open transaction inserted
+    transaction.commit()
+    held.close()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [code for code, _ in results] == [0, 0], results
+    team_store = AssetStore.from_env(team)
+    entries = team_store.history()
+    assert sorted(f"{e.name}:{e.version}" for e in entries) == [f"m{i}:0.0" for i in range(6)]
+    again = run_cli_process(["catalog", "sync", "--json"], team)
+    assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == 6
