@@ -23,6 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import AssetNotFoundError, AssetStoreError, CacheError
+from .fileid import FileIdentity
+from .fileid import identity_of as _identity_of
+from .fileid import settled as _settled
 from .manifest import Manifest, parse_manifest
 from .spec import Version
 
@@ -33,6 +36,11 @@ log = logging.getLogger("assetstore")
 STATE = ".assetstore"
 # Canonical, ASCII: neither "01.2" nor "1.2" in other digits is a version folder.
 _VERSION_DIR = re.compile(r"(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)")
+
+
+_TOUCH_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+)
 
 
 class Heartbeat:
@@ -49,7 +57,13 @@ class Heartbeat:
             return
         self._last = now
         try:
-            self.path.touch()
+            # Not Path.touch(): it follows a symlink planted at the path, and creates
+            # the file it points to.
+            fd = os.open(self.path, _TOUCH_FLAGS, 0o644)
+            try:
+                os.utime(fd)
+            finally:
+                os.close(fd)
         except OSError:
             pass  # a heartbeat is advisory, like the lock it serves
 
@@ -166,6 +180,12 @@ class Cache:
             )
         return path
 
+    def _own(self, path: Path) -> Path:
+        """``path``, a file of the cache's own (a lock), in a folder inside the assets dir
+        that exists, with no link or other non-file left at it (``own_file``)."""
+        self.inside(path.parent).mkdir(parents=True, exist_ok=True)
+        return own_file(path)
+
     @contextmanager
     def writing(self, doing: str) -> Iterator[None]:
         """Turn a failed write to the assets dir (read-only, full, not permitted) into a
@@ -244,14 +264,14 @@ class Cache:
         folder = self.inside(self.state / "partial")
         folder.mkdir(parents=True, exist_ok=True)
         name = sha256.removeprefix("sha256:")
-        lock = filelock.FileLock(str(folder / f"{name}.lock"))
+        lock = filelock.FileLock(str(own_file(folder / f"{name}.lock")))
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
             yield None
             return
         try:
-            yield folder / name
+            yield own_file(folder / name)
         finally:
             lock.release()
 
@@ -269,9 +289,8 @@ class Cache:
             return
         import filelock
 
-        path = self.inside(self.lock_file(name, version))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        beat = path.with_suffix(".progress")
+        path = self._own(self.lock_file(name, version))
+        beat = own_file(path.with_suffix(".progress"))
         lock = filelock.FileLock(str(path))
         acquired = self._acquire(lock, beat, f"{name}:{version}")
         try:
@@ -308,9 +327,7 @@ class Cache:
             return _NoLock()
         import filelock
 
-        path = self.inside(self.lock_file(name, version))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(path))
+        lock = filelock.FileLock(str(self._own(self.lock_file(name, version))))
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
@@ -321,6 +338,25 @@ class Cache:
 class _NoLock:
     def release(self) -> None:
         pass
+
+
+def own_file(path: Path) -> Path:
+    """``path``, once anything but a regular file is gone from it. The cache's own files
+    (locks, heartbeats, partial downloads) are never links: one planted there would send
+    a write, or a truncation, outside the assets dir. A folder there is refused."""
+    import stat
+
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return path
+    if stat.S_ISREG(mode):
+        return path
+    if stat.S_ISDIR(mode):
+        raise CacheError(f"refusing to use {path}: a folder where the cache keeps a file")
+    log.warning("removing %s: not a regular file, where the cache keeps one of its own", path)
+    path.unlink()
+    return path
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
@@ -363,23 +399,10 @@ def _sha256_file(path: Path) -> str:
 
 
 # -- the per-process memo of parsed cached manifests -----------------------------------
-_Identity = tuple[int, int, int, int, int]
-# Filesystems stamp times at a granularity (a few ms on ext4, 2 s on FAT) and an NFS
-# server's clock may drift: a file whose last change is this recent when it is read
-# could change again without any of its stamps changing.
-_SETTLE_NS = 2_000_000_000
-
-
-def _identity_of(info: os.stat_result) -> _Identity:
-    """Which file, with which content, is at a path: a rename, a write or a truncation
-    since changes at least one of these (the ctime also changes on ``os.utime``)."""
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
 class _Memo:
     __slots__ = ("data", "identity", "manifest")
 
-    def __init__(self, identity: _Identity, manifest: Manifest, data: bytes | None) -> None:
+    def __init__(self, identity: FileIdentity, manifest: Manifest, data: bytes | None) -> None:
         self.identity = identity
         self.manifest = manifest
         self.data = data  # the bytes parsed while the file may change unseen, else None
@@ -392,7 +415,7 @@ class ManifestMemo:
     that the file is unchanged costs one ``stat``. The file is told apart by
     ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``: a replaced file (the cache
     writes manifests by rename) has another inode, an edited one other times. A file
-    changed less than ``_SETTLE_NS`` before it was read is read again on each use and
+    changed less than ``SETTLE_NS`` before it was read is read again on each use and
     compared to the bytes parsed, until that much time has passed: a change within the
     filesystem's time granularity would not show in its stamps. Errors are not kept:
     a corrupt manifest fails each time.
@@ -421,7 +444,7 @@ class ManifestMemo:
             manifest = memo.manifest  # the same bytes: read again only as they were recent
         else:
             manifest = parse_manifest(data, name=name, version=version)
-        settled = read_at - max(info.st_mtime_ns, info.st_ctime_ns) >= _SETTLE_NS
+        settled = _settled(info, read_at)
         self._keep(key, _Memo(_identity_of(info), manifest, None if settled else data))
         return manifest
 

@@ -29,7 +29,7 @@ BUSY_TIMEOUT_SECONDS = 30  # as catalog.py's engines wait for a locked database
 def record(database: Path, prefix: str, backend: str, manifest: Manifest) -> bool | None:
     """Index ``manifest`` as ``Catalog.record`` does: True when added, False when it was
     indexed already, None when this path cannot be taken (nothing was written)."""
-    if not TABLE_PREFIX.fullmatch(prefix) or not database.is_file():
+    if not TABLE_PREFIX.fullmatch(prefix) or database.is_symlink() or not database.is_file():
         return None
     try:
         connection = sqlite3.connect(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -139,17 +140,48 @@ def _hash_back(hasher: hashlib._Hash, fd: int, offset: int, count: int) -> None:
 
 
 def hash_prefix(path: Path, *, chunk: int = CHUNK) -> tuple[hashlib._Hash, int]:
-    """A sha256 hasher fed with what ``path`` holds already, and its size (0 if none)."""
+    """A sha256 hasher fed with what ``path`` holds already, and its size (0 if none).
+    A symlink there is never followed (it fails, as ``LocalFile`` would)."""
     hasher = hashlib.sha256()
     size = 0
     try:
-        with path.open("rb") as stream:
+        with open_no_follow(path, "rb") as stream:
             while block := stream.read(chunk):
                 hasher.update(block)
                 size += len(block)
     except FileNotFoundError:
         pass
     return hasher, size
+
+
+_MODES = {
+    "rb": os.O_RDONLY,
+    "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+    "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+    "r+b": os.O_RDWR,
+    "w+b": os.O_RDWR | os.O_CREAT | os.O_TRUNC,
+}
+# O_NOFOLLOW: the last component must not be a symlink (a planted one would send the
+# write, or the truncation, somewhere else); O_NONBLOCK: a planted FIFO must not hang
+# the open (it is refused below, as anything but a regular file is).
+_NO_FOLLOW = (
+    getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def open_no_follow(path: Path, mode: Literal["rb", "ab", "wb", "r+b", "w+b"]) -> BinaryIO:
+    """``path.open(mode)`` that refuses a symlink, or anything but a regular file, at
+    ``path`` (OSError ELOOP, or EINVAL) instead of following it."""
+    fd = os.open(path, _MODES[mode] | _NO_FOLLOW, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if _NO_FOLLOW & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class LocalFile:
@@ -164,7 +196,7 @@ class LocalFile:
         self._stream: BinaryIO | None = None
 
     def __enter__(self) -> LocalFile:
-        self._stream = self._guard(lambda: self.path.open(self.mode))
+        self._stream = self._guard(lambda: open_no_follow(self.path, self.mode))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -206,6 +238,8 @@ class LocalFile:
     def _failed(self, exc: OSError) -> Exception:
         from .errors import CacheError
 
+        if exc.errno in (errno.ELOOP, errno.EINVAL) and self.path.is_symlink():
+            return CacheError(f"refusing to write through the symlink {self.path}")
         return CacheError(f"writing {self.path} failed: {exc.strerror or exc}")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import aio
 from .cache import Cache, Heartbeat
-from .errors import IntegrityError
+from .errors import CacheError, IntegrityError
 from .hashing import CHUNK, Callback, LocalFile, digest, hash_prefix
 from .manifest import FileEntry, Manifest
 from .remote import Remote
@@ -98,6 +98,8 @@ class _Fetch:
             yield partial or target
             if partial is not None:
                 partial.rename(target)
+                if not target.is_file() or target.is_symlink():  # swapped under us
+                    raise CacheError(f"refusing to install {target}: not a regular file")
 
     def mismatch(self, entry: FileEntry, sha256: str, size: int) -> IntegrityError:
         return IntegrityError(

@@ -345,6 +345,63 @@ def test_a_symlinked_resume_folder_is_refused(
     assert list((tmp_path / "outside").iterdir()) == []
 
 
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_a_symlink_planted_as_a_partial_download_is_never_written_through(
+    local_env: dict[str, str], make_tree: Tree, tmp_path: Path, dangling: bool
+) -> None:
+    """A link planted at .assetstore/partial/<sha256> (the resumable download of a file
+    of 16 MiB or more) does not make a pull create, truncate or fill the file it points
+    to, nor end up as the version's file: the pull replaces it and succeeds."""
+    data = os.urandom(17 * 2**20)
+    store = AssetStore.from_env()
+    pushed = store.push(make_tree({"big.bin": data}), "big")
+    (tmp_path / "outside").mkdir()
+    target = tmp_path / "outside" / ("created-here" if dangling else "precious.txt")
+    if not dangling:
+        target.write_bytes(b"keep me")
+    partial = store.cache.state / "partial"
+    partial.mkdir(parents=True)
+    (partial / pushed.files[0].sha256.removeprefix("sha256:")).symlink_to(target)
+    done = run_cli_process(["-q", "pull", "big"], local_env)
+    assert done.returncode == 0, done.stderr
+    installed = Path(done.stdout.strip()) / "big.bin"
+    assert not installed.is_symlink() and installed.read_bytes() == data
+    if dangling:
+        assert not target.exists()
+    else:
+        assert target.read_bytes() == b"keep me"
+    assert all(r.ok for r in AssetStore.from_env().verify())
+
+
+@pytest.mark.parametrize("kind", ["progress", "lock", "partial-lock", "hashes"])
+def test_a_symlink_planted_as_a_cache_file_is_never_followed(
+    local_env: dict[str, str], make_tree: Tree, tmp_path: Path, kind: str
+) -> None:
+    """The heartbeat (``locks/<name>/<version>.progress``), the lock files and the hash
+    cache are opened without following a link: a dangling one planted there creates
+    nothing outside the assets dir, and the command still works."""
+    data = os.urandom(17 * 2**20)
+    source = make_tree({"big.bin": data})
+    store = AssetStore.from_env()
+    pushed = store.push(source, "big")
+    target = tmp_path / "outside" / "created-here"
+    target.parent.mkdir()
+    state = store.cache.state
+    planted = {
+        "progress": state / "locks" / "big" / "0.0.progress",
+        "lock": state / "locks" / "big" / "0.0.lock",
+        "partial-lock": state / "partial" / (pushed.files[0].sha256[7:] + ".lock"),
+        "hashes": state / "hashes.db",
+    }[kind]
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.unlink(missing_ok=True)
+    planted.symlink_to(target)
+    args = ["push", str(source), "big"] if kind == "hashes" else ["pull", "big"]
+    done = run_cli_process(["-q", *args], {**local_env, "ASSETSTORE_WORKERS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert not target.exists()
+
+
 def test_prune_never_deletes_through_a_symlink(
     local_store: AssetStore, local_env: dict[str, str], tmp_path: Path
 ) -> None:
