@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import AssetStoreError
-from .redact import is_secret_key, scrub, secret_values
+from .redact import database_url_secrets, is_secret_key, scrub, secret_values
 
 if TYPE_CHECKING:
     from .hashing import Callback
@@ -33,9 +33,9 @@ class _State:
             from .settings import Settings
             from .store import AssetStore
 
-            self._store = AssetStore(
-                Settings.load(overrides=self.overrides, override_source="flag")
-            )
+            settings = Settings.load(overrides=self.overrides, override_source="flag")
+            _SECRETS.update(settings.secrets())
+            self._store = AssetStore(settings)
         return self._store
 
     def store_named(self, name: str) -> Any:
@@ -43,7 +43,9 @@ class _State:
         from .store import AssetStore
 
         overrides = {**self.overrides, "store": name}
-        return AssetStore(Settings.load(overrides=overrides, override_source="flag"))
+        settings = Settings.load(overrides=overrides, override_source="flag")
+        _SECRETS.update(settings.secrets())
+        return AssetStore(settings)
 
 
 def _emit(data: Any, as_json: bool, lines: Sequence[str] = ()) -> None:
@@ -515,14 +517,23 @@ class _ScrubbingFormatter(logging.Formatter):
         return scrub(super().format(record), _env_secrets())
 
 
+# The secrets of the settings loaded so far (a config file's too), masked wherever shown.
+_SECRETS: set[str] = set()
+
+
 def _env_secrets() -> list[str]:
-    """Values of secret-looking environment variables, to mask wherever they show."""
+    """Values of secret-looking environment variables, and of the settings loaded, to
+    mask wherever they show."""
     options = {
         ("connection_string" if "CONNECTION_STRING" in key else key): value
         for key, value in os.environ.items()
         if key.isupper() and (is_secret_key(key) or "CONNECTION_STRING" in key)
     }
-    return secret_values(options)
+    found = [*secret_values(options), *_SECRETS]
+    catalog_url = os.environ.get("ASSETSTORE_CATALOG_URL")
+    if catalog_url:
+        found.extend(database_url_secrets(catalog_url))
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,20 +13,19 @@ import logging
 import os
 import posixpath
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import aio
-from .errors import PushSourceError, ReservedError
-from .hashcache import HashCache, stat_identity
+from .commit import Publisher, Watch, publish
+from .errors import PushSourceError
+from .hashcache import HashCache, Identity, stat_identity
 from .hashing import CHUNK, Callback, digest
 from .manifest import FileEntry, Kind, Manifest
 from .paths import check_relpath
 from .remote import Remote
-from .reservations import Reservation, parse_reservation, why_reclaimable
 from .spec import Version
 from .transfer import SharedProgress, run_all
 
@@ -41,7 +40,7 @@ class SourceFile:
     source: Path
     size: int
     sha256: str | None  # None: not hashed yet; hashed while it is sent
-    identity: str | None = None  # its stat identity for the hash cache (None: unsettled)
+    identity: Identity | None = None  # its stat identity for the hash cache (None: unsettled)
 
 
 @dataclass(frozen=True)
@@ -181,22 +180,26 @@ def plan_files(
 
 def _reusable(remote: Remote, name: str, version: Version) -> dict[tuple[str, int], str]:
     """(sha256, size) -> where the bytes are stored, for each file of the newest
-    committed version of ``name`` below ``version``."""
+    committed version of ``name`` below ``version`` whose object is there, at its size:
+    a file is only referred to where it can be read."""
     older = [v for v in remote.versions(name) if v < version]
     if not older:
         return {}
     previous = remote.manifest(name, older[-1])
     # A file that version itself reused points where its bytes are: no chains to follow.
-    return {(e.sha256, e.size): e.stored_at or f"{older[-1]}/{e.path}" for e in previous.files}
+    found = {(e.sha256, e.size): e.stored_at or f"{older[-1]}/{e.path}" for e in previous.files}
+    present = _stored_sizes(remote, name, set(found.values()))
+    return {key: at for key, at in found.items() if present.get(at) == key[1]}
 
 
-@dataclass(frozen=True)
-class Publisher:
-    """Who publishes, how many transfers at once, and when a reservation is stale."""
-
-    pushed_by: str
-    workers: int = 8
-    reclaim_after: float = 86400.0
+def _stored_sizes(remote: Remote, name: str, locations: set[str]) -> dict[str, int]:
+    """The size of each object at ``locations`` (``<version>/<path>``) that exists: one
+    listing per version folder, not one request per file."""
+    sizes: dict[str, int] = {}
+    for folder in sorted({at.partition("/")[0] for at in locations}):
+        listed = remote.object_sizes(name, Version.parse(folder))
+        sizes.update((f"{folder}/{rel}", size) for rel, size in listed.items())
+    return sizes
 
 
 def execute_push(
@@ -208,60 +211,16 @@ def execute_push(
         plan.name,
         plan.version,
         publisher,
-        lambda: _transfer(remote, plan, publisher, callback),
+        lambda watch: _transfer(remote, plan, publisher, callback, watch),
     )
 
 
-def publish(
-    remote: Remote,
-    name: str,
-    version: Version,
-    publisher: Publisher,
-    transfer: Callable[[], Manifest],
+def _transfer(
+    remote: Remote, plan: PushPlan, publisher: Publisher, callback: Callback, watch: Watch
 ) -> Manifest:
-    """Reserve ``name:version``, run ``transfer`` (which moves the bytes and returns the
-    manifest), commit the manifest; on any failure remove what was written."""
-    held = _reserve(remote, name, version, publisher)
-    try:
-        manifest = transfer()
-        remote.check_held(name, version, held)
-        remote.commit(manifest)
-    except BaseException:
-        _undo(remote, parse_reservation(name, version, held))
-        raise
-    try:
-        remote.release(name, version)
-    except Exception as exc:  # the version is committed; a leftover reservation is harmless
-        log.warning("%s:%s: could not remove its reservation: %s", name, version, exc)
-    return manifest
-
-
-def _reserve(remote: Remote, name: str, version: Version, publisher: Publisher) -> bytes:
-    try:
-        return remote.reserve(name, version, publisher.pushed_by)
-    except ReservedError:
-        held = remote.reservation(name, version)
-        if held is None:  # released meanwhile: try once more
-            return remote.reserve(name, version, publisher.pushed_by)
-        reason = why_reclaimable(held, older_than=publisher.reclaim_after)
-        if reason is None:
-            raise ReservedError(
-                f"{held.spec} is {held.describe()}; if that push died, run 'assetstore repair "
-                "--older-than SECONDS' or push again with --reclaim-after SECONDS",
-                name=name,
-                version=str(version),
-            ) from None
-        log.warning(
-            "%s: reclaiming a stale reservation (%s; %s)", held.spec, held.describe(), reason
-        )
-        remote.reclaim(held)
-        return remote.reserve(name, version, publisher.pushed_by)
-
-
-def _transfer(remote: Remote, plan: PushPlan, publisher: Publisher, callback: Callback) -> Manifest:
     progress = SharedProgress(callback)
     progress.set_size(plan.upload_bytes)
-    send = _Send(remote, plan, progress)
+    send = _Send(remote, plan, progress, watch)
     if aio.is_async(remote.fs):
         aio.run(remote.fs, lambda: send.all_async(publisher.workers))
     else:
@@ -297,10 +256,11 @@ def folder_by_folder(files: list[SourceFile]) -> list[SourceFile]:
 class _Send:
     """Sending the files of one plan that no earlier version holds."""
 
-    def __init__(self, remote: Remote, plan: PushPlan, progress: Callback) -> None:
+    def __init__(self, remote: Remote, plan: PushPlan, progress: Callback, watch: Watch) -> None:
         self.remote = remote
         self.plan = plan
         self.progress = progress
+        self.watch = watch
         self._sent: dict[str, str] = {}  # path -> sha256 of the bytes sent
 
     def sha256_of(self, item: SourceFile) -> str:
@@ -316,6 +276,7 @@ class _Send:
         return self.remote.data_path(self.plan.name, self.plan.version, item.path)
 
     def one(self, item: SourceFile) -> None:
+        self.watch.check()
         got = self.remote.upload(item.source, self.target(item), callback=self.progress)
         self.check_sent(item, got)
 
@@ -331,6 +292,7 @@ class _Send:
         window = min(workers, PARTS)
 
         async def upload(item: SourceFile) -> None:
+            self.watch.check()
             got = await self.remote.upload_async(
                 item.source, self.target(item), callback=self.progress, window=window
             )
@@ -339,6 +301,7 @@ class _Send:
         await aio.for_each(upload, large, files_at_once)
 
     async def _one_async(self, item: SourceFile) -> None:
+        self.watch.check()
         # The one digest serves the manifest and the upload's signature.
         data, hasher = await aio.file_io(item.size, _read_source, item)
         self.check_sent(item, (digest(hasher), len(data)))
@@ -354,12 +317,3 @@ def _read_source(item: SourceFile) -> tuple[bytes, hashlib._Hash]:
     except OSError as exc:
         raise PushSourceError(f"cannot read {item.source}: {exc.strerror or exc}") from exc
     return data, hashlib.sha256(data)
-
-
-def _undo(remote: Remote, held: Reservation) -> None:
-    """Remove a failed push's files — only while the reservation is still ours, so a
-    push whose reservation was reclaimed never deletes its successor's files."""
-    try:
-        remote.reclaim(held)
-    except Exception as exc:
-        log.warning("%s: could not clean up the failed push: %s", held.spec, exc)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 _SECRET_KEY = re.compile(r"secret|password|passwd|token|credential|sas|signature|key$", re.I)
@@ -60,8 +62,81 @@ def secret_values(options: dict[str, Any]) -> list[str]:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret (4+ characters) in ``text``."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
+    """Replace every occurrence of each secret (4+ characters) in ``text``, as it is and
+    URL-encoded (a secret in a query string, or sent as a request parameter).
+
+    >>> scrub("token=a%2Fb+c d", ["a/b c"])
+    'token=*** d'
+    """
+    forms = {form for secret in secrets for form in _forms(secret)}
+    for secret in sorted(forms, key=len, reverse=True):
         if len(secret) >= 4:
             text = text.replace(secret, MASK)
     return str(redact_url(text))
+
+
+def _forms(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+
+
+# -- database URLs (the catalog) ------------------------------------------------------
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:).*@(?P<tail>[^@]*)$", re.S)
+
+
+@functools.lru_cache(maxsize=16)
+def database_url_secrets(url: str) -> tuple[str, ...]:
+    """The secrets a database URL holds: its password (decoded, and as written) and the
+    values of query parameters that name a secret (``?password=...``), parsed as
+    SQLAlchemy parses it.
+
+    >>> database_url_secrets("postgresql://u:PA%2FSS@db/x?sslpassword=k3y&sslmode=require")
+    ('PA/SS', 'PA%2FSS', 'k3y')
+    """
+    found: list[str] = []
+    url_match = _USERINFO.match(url.partition("?")[0])
+    try:
+        parsed = _parse_database_url(url)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.password:
+        found.append(str(parsed.password))
+    if url_match:  # everything between "user:" and the last "@": a raw "@" included
+        raw = url.partition("?")[0][len(url_match["head"]) : -len(url_match["tail"]) - 1]
+        found.append(raw)
+    if parsed is not None:
+        for key, value in parsed.query.items():
+            values = value if isinstance(value, tuple) else (value,)
+            found.extend(str(v) for v in values if is_secret_key(key) and v)
+    return tuple(dict.fromkeys(s for s in found if s))
+
+
+def redact_database_url(url: str) -> str:
+    """A database URL fit to show: its password and secret query values masked.
+
+    >>> redact_database_url("postgresql+psycopg://u:PA/SS@db/x?password=p%40&sslmode=require")
+    'postgresql+psycopg://u:***@db/x?password=***&sslmode=require'
+    >>> redact_database_url("postgresql://u:p@ss@host/db")
+    'postgresql://u:***@host/db'
+    """
+    text = url
+    url_match = _USERINFO.match(url.partition("?")[0])
+    if url_match:
+        text = f"{url_match['head']}{MASK}@{url_match['tail']}" + (
+            "?" + url.partition("?")[2] if "?" in url else ""
+        )
+    head, sep, query = text.partition("?")
+    if sep:
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        query = "&".join(k + eq + (MASK if eq and is_secret_key(k) else v) for k, eq, v in pairs)
+    return scrub(head + sep + query, database_url_secrets(url))
+
+
+def _parse_database_url(url: str) -> Any:
+    """SQLAlchemy's own parse of ``url`` (ValueError when it is not a database URL)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(str(exc)) from None

@@ -21,15 +21,12 @@ must first keep (or move, rewriting the manifests) the objects later manifests r
 from __future__ import annotations
 
 import errno
-import gzip
 import io
-import json
 import logging
 import os
 import re
 import sys
 import tempfile
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,14 +38,13 @@ from .errors import (
     AssetStoreError,
     BackendError,
     ConfigError,
-    ReservedError,
     VersionExistsError,
 )
 from .hashing import CHUNK, Callback, LocalFile, copy_hashing, hash_prefix, kernel_copy_hashing
 from .manifest import FileEntry, Manifest, parse_manifest
 from .providers import PROVIDERS, bucket_exists, create_bucket, plain_url, signed_url
 from .redact import MASK, scrub
-from .reservations import Reservation, owner_record, parse_reservation
+from .reservations import Reservation, parse_reservation
 from .retry import RetryPolicy, error_code, http_status, is_unreachable
 from .spec import Version, check_name
 
@@ -68,6 +64,7 @@ _SLOWEST_RATE = 64 * 2**10  # bytes per second below which a request counts as s
 _VERSION_TEXT = r"((?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*))"  # ASCII digits only
 _MANIFEST_FILE = re.compile(_VERSION_TEXT + r"\.json")
 _RESERVED_FILE = re.compile(_VERSION_TEXT + r"\.reserved")
+_OUTCOME_FILE = re.compile(_VERSION_TEXT + r"\.([0-9a-f]{32})\.outcome")
 
 
 class Remote:
@@ -152,6 +149,21 @@ class Remote:
         except FileNotFoundError:
             self.require_bucket()  # nothing there, or no bucket at all?
             return []
+
+    def object_sizes(self, name: str, version: Version) -> dict[str, int]:
+        """Every object in the data folder of ``name:version``: path inside it -> size."""
+        folder = self.data_path(name, version)
+        with self.errors("listing the files of", path=folder):
+            try:
+                found = self._call(self.fs.find, folder, detail=True)
+            except FileNotFoundError:
+                found = {}
+        top = folder.strip("/") + "/"
+        return {
+            path.strip("/").removeprefix(top): int(info.get("size") or 0)
+            for path, info in found.items()
+            if info.get("type", "file") == "file" and path.strip("/").startswith(top)
+        }
 
     def names(self) -> list[str]:
         """Every asset name with at least one committed version."""
@@ -371,10 +383,18 @@ class Remote:
     def bucket_word(self) -> str:
         return PROVIDERS[self.provider].bucket_word or "folder"
 
-    # -- small objects (config check) ----------------------------------------------
+    # -- small objects -------------------------------------------------------------
     def read_bytes(self, path: str) -> bytes:
         with self.errors("reading", path=path, not_found=True):
             return bytes(self._call(self.fs.cat_file, path))
+
+    def read_optional(self, path: str, *, doing: str = "reading") -> bytes | None:
+        """The bytes of the object ``path``, or None when there is none."""
+        with self.errors(doing, path=path):
+            try:
+                return bytes(self._call(self.fs.cat_file, path))
+            except FileNotFoundError:
+                return None
 
     def create_bytes(self, path: str, data: bytes) -> bool:
         """Write ``data`` at ``path`` only if nothing is there (as reservations and
@@ -386,64 +406,62 @@ class Remote:
                 return False
         return True
 
+    def create_once(self, path: str, data: bytes, *, doing: str = "writing") -> bool:
+        """``create_bytes`` that survives being retried: False only when other bytes
+        are there (see ``_create_once``)."""
+        with self.errors(doing, path=path):
+            try:
+                self._call(self._create_once, path, data)
+            except FileExistsError:
+                return False
+        return True
+
+    def exists(self, path: str) -> bool:
+        return self._exists(path)
+
     def delete(self, path: str) -> None:
         with self.errors("deleting", path=path):
             self._call(self.fs.rm_file, path)
 
-    # -- writes --------------------------------------------------------------------
-    def reserve(self, name: str, version: Version, pushed_by: str) -> bytes:
-        """Claim ``name:version`` with a create-if-absent write; fail if it is taken.
-        Returns the reservation's bytes: the proof of ownership ``commit`` checks."""
-        reservation = self.reservation_path(name, version)
-        # The nonce makes the body ours alone: see _create_once.
-        owner = owner_record(pushed_by, uuid.uuid4().hex)
-        body = json.dumps(owner, sort_keys=True).encode()
-        self.require_bucket(create=True)
-        try:
-            with self.errors(f"reserving {name}:{version} at", path=reservation):
-                try:
-                    self._call(self._create_once, reservation, body)
-                except FileExistsError:
-                    raise ReservedError(
-                        f"{name}:{version} is being pushed by another process, or a push of "
-                        f"it was interrupted (reservation {reservation})",
-                        name=name,
-                        version=str(version),
-                    ) from None
-            committed = self._exists(self.manifest_path(name, version))
-        except BackendError:
-            # The write may have landed with its answer lost, or the check after it
-            # failed: withdraw what is ours, so no reservation outlives this failed push.
-            self._withdraw(name, version, body)
-            raise
-        if committed:
-            self.release(name, version)
-            raise VersionExistsError(
-                f"{name}:{version} already exists; versions are immutable",
-                name=name,
-                version=str(version),
-            )
-        return body
+    def delete_quietly(self, path: str) -> None:
+        """Delete ``path``; that it is not there is no error."""
+        with self.errors("deleting", path=path):
+            try:
+                self._call(self.fs.rm_file, path)
+            except FileNotFoundError:
+                pass
 
-    def _withdraw(self, name: str, version: Version, body: bytes) -> None:
-        """Best effort: delete the reservation of ``name:version`` if it is ``body``."""
-        try:
-            held = self.reservation(name, version)
-            if held is not None and held.body == body:
-                self.release(name, version)
-        except AssetStoreError as exc:
-            log.warning("%s:%s: could not withdraw its reservation: %s", name, version, exc)
+    # -- the version protocol's objects (commit.py) ------------------------------------
+    def manifest_folder(self, name: str) -> str:
+        return f"{self.root}/{MANIFESTS}/{name}"
 
     def reservation(self, name: str, version: Version) -> Reservation | None:
         path = self.reservation_path(name, version)
-        with self.errors("reading the reservation", path=path):
-            try:
-                return parse_reservation(name, version, self._call(self.fs.cat_file, path))
-            except FileNotFoundError:
-                return None
+        found = self.read_optional(path, doing="reading the reservation")
+        return None if found is None else parse_reservation(name, version, found)
 
     def reservations(self) -> list[Reservation]:
         """Every reservation in the store: pushes under way, or that died."""
+        held = []
+        for name, base in self._protocol_objects():
+            match = _RESERVED_FILE.fullmatch(base)
+            if match:
+                found_one = self.reservation(name, Version.parse(match[1]))
+                if found_one is not None:
+                    held.append(found_one)
+        return sorted(held, key=lambda r: (r.name, r.version))
+
+    def outcomes(self) -> list[tuple[str, Version, str]]:
+        """Every decision on a reservation: (name, version, reservation id)."""
+        found = []
+        for name, base in self._protocol_objects():
+            match = _OUTCOME_FILE.fullmatch(base)
+            if match:
+                found.append((name, Version.parse(match[1]), match[2]))
+        return sorted(found)
+
+    def _protocol_objects(self) -> Iterator[tuple[str, str]]:
+        """(name, file name) of every object under ``.manifests/`` of a valid name."""
         folder = f"{self.root}/{MANIFESTS}"
         with self.errors("listing reservations in", path=folder):
             try:
@@ -451,57 +469,22 @@ class Remote:
             except FileNotFoundError:
                 found = []
         top = folder.strip("/") + "/"
-        held = []
         for path in found:
             name, _, base = path.strip("/").removeprefix(top).rpartition("/")
-            match = _RESERVED_FILE.fullmatch(base)
-            if match and _valid_name(name):
-                version = Version.parse(match[1])
-                found_one = self.reservation(name, version)
-                if found_one is not None:
-                    held.append(found_one)
-        return sorted(held, key=lambda r: (r.name, r.version))
-
-    def reclaim(self, held: Reservation) -> bool:
-        """Remove a dead push's files, then its reservation, if it is still ``held``."""
-        current = self.reservation(held.name, held.version)
-        if current is None or current.body != held.body:
-            return False
-        if self._exists(self.manifest_path(held.name, held.version)):
-            self.release(held.name, held.version)  # committed; only the release was lost
-            return True
-        self.discard(held.name, held.version)
-        return True
-
-    def check_held(self, name: str, version: Version, body: bytes) -> None:
-        """Fail unless our reservation of ``name:version`` is still there, unchanged."""
-        current = self.reservation(name, version)
-        if current is None or current.body != body:
-            raise VersionExistsError(
-                f"the reservation of {name}:{version} was reclaimed while this push ran "
-                "(it outlived the reservation timeout); nothing was committed",
-                name=name,
-                version=str(version),
-            )
+            if _valid_name(name):
+                yield name, base
 
     def release(self, name: str, version: Version) -> None:
-        path = self.reservation_path(name, version)
-        with self.errors(f"releasing the reservation of {name}:{version} at", path=path):
-            self._call(self.fs.rm_file, path)
+        """Delete the reservation of ``name:version`` (none there is no error)."""
+        self.delete_quietly(self.reservation_path(name, version))
 
-    def commit(self, manifest: Manifest) -> None:
-        """Write the manifest, create-if-absent: the version now exists. Compressed (a
-        third of the JSON, sent with every push), with no timestamp: the same manifest
-        is the same bytes, which a retried write relies on."""
+    def commit(self, manifest: Manifest, data: bytes) -> None:
+        """Write the manifest ``data`` (plain JSON), create-if-absent: the version now
+        exists. No timestamp: the same manifest is the same bytes, which a retried
+        write, and a commit rolled forward by another process, rely on."""
         path = self.manifest_path(manifest.name, manifest.version)
-        data = gzip.compress(manifest.to_json(), mtime=0)
-        with self.errors(f"committing {manifest.spec} at", path=path):
-            try:
-                self._call(self._create_once, path, data)
-            except FileExistsError:
-                raise VersionExistsError(
-                    f"{manifest.spec} already exists", name=manifest.name
-                ) from None
+        if not self.create_once(path, data, doing=f"committing {manifest.spec} at"):
+            raise VersionExistsError(f"{manifest.spec} already exists", name=manifest.name)
 
     def upload(self, source: Path, path: str, *, callback: Callback) -> tuple[str, int]:
         """Stream a local file to ``path``; return the (sha256, size) of what was sent."""
@@ -560,22 +543,34 @@ class Remote:
             self._call(self.fs.copy, source, target)
 
     def discard(self, name: str, version: Version) -> None:
-        """Remove a failed push's data, then its reservation — only once the data is
-        gone: when removing it fails, both stay, so ``repair`` finds and finishes it
-        (a released number with stale files under it would mix them into the next push
-        of that version)."""
+        """Remove the data of a push that will never commit (see commit.py). Fails while
+        objects remain, so the reservation that guards the folder is kept until then."""
         path = self.data_path(name, version)
         with self.errors("removing the files of a failed push at", path=path):
             self._call(self._remove_tree, path)
-        self.release(name, version)
 
     def _remove_tree(self, path: str) -> None:
-        try:
-            self.fs.rm(path, recursive=True)
-        except FileNotFoundError:
-            pass  # nothing was written, or an earlier attempt removed it all
-        if self.fs.find(path):  # s3fs's bulk delete does not raise for keys it kept
-            raise OSError(f"objects remain under {path} after deleting them")
+        """Delete every object under ``path``. A push that does not know yet that it
+        was reclaimed may still be adding some (it looks every few seconds): delete
+        again, a few times, before giving up."""
+        import time
+
+        for wait in (0.5, 1.0, 2.0, 4.0, None):
+            try:
+                self.fs.rm(path, recursive=True)
+            except FileNotFoundError:
+                pass  # nothing was written, or an earlier attempt removed it all
+            except OSError as exc:  # a folder that filled again while it was emptied
+                if exc.errno != errno.ENOTEMPTY:
+                    raise
+            if not self.fs.find(path):  # s3fs's bulk delete does not raise for keys it kept
+                return
+            if wait is not None:
+                time.sleep(wait)
+        raise OSError(
+            f"objects remain under {path} after deleting them (a push may still be "
+            "writing there: run 'assetstore repair' again once it has ended)"
+        )
 
     # -- plumbing ------------------------------------------------------------------
     def _create(self, path: str, data: bytes) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from .commit import Publisher, Watch, publish
 from .errors import IntegrityError
 from .hashing import Callback, copy_hashing
 from .manifest import FileEntry, Manifest
-from .push import Publisher, publish
 from .remote import Remote
 from .transfer import SharedProgress, run_all
 
@@ -31,7 +31,8 @@ def copy_version(
     progress.set_size(manifest.total_size)
     server_side = same_backend(source, target)
 
-    def one(entry: FileEntry) -> None:
+    def one(entry: FileEntry, watch: Watch) -> None:
+        watch.check()
         src = source.file_path(manifest, entry)
         dst = target.data_path(manifest.name, manifest.version, entry.path)
         if server_side:
@@ -44,8 +45,8 @@ def copy_version(
             raise IntegrityError(f"{manifest.spec}: {entry.path} in {source.url} does not "
                                  "match its manifest; nothing was copied")  # fmt: skip
 
-    def transfer() -> Manifest:
-        run_all(one, manifest.files, workers=publisher.workers)
+    def transfer(watch: Watch) -> Manifest:
+        run_all(lambda entry: one(entry, watch), manifest.files, workers=publisher.workers)
         own = tuple(dataclasses.replace(entry, stored_at=None) for entry in manifest.files)
         return dataclasses.replace(manifest, files=own)
 

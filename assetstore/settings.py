@@ -8,6 +8,7 @@ config file > default. Each effective value remembers where it came from, so tha
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,24 @@ def _url_base(text: str) -> str:
     return text.rstrip("/")
 
 
+DATABASE_URL_SHAPE = (
+    "postgresql+psycopg://USER@HOST:5432/DATABASE (a password after USER:, URL-encoded) "
+    "or sqlite:////path/to/catalog.db"
+)
+_DATABASE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+_]*://.*", re.S)
+
+
+def _database_url(text: str) -> str:
+    """A SQLAlchemy database URL, checked for its shape only (SQLAlchemy itself is only
+    imported when the catalog is opened)."""
+    if not _DATABASE_URL.fullmatch(text):
+        raise ValueError(f"expected a database URL, such as {DATABASE_URL_SHAPE}")
+    netloc = text.partition("://")[2].partition("?")[0]
+    if netloc.count("@") > 1:
+        raise ValueError("its password holds a raw '@': write it URL-encoded, as %40")
+    return text
+
+
 def _boolean(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -121,7 +140,7 @@ FIELDS: tuple[_Field, ...] = (
     _Field("provider", "ASSETSTORE_STORAGE_PROVIDER", lambda _env: None),
     _Field("bucket", "ASSETSTORE_STORAGE_BUCKET", lambda _env: None),
     _Field("prefix", "ASSETSTORE_STORAGE_PREFIX", lambda _env: DEFAULT_PREFIX),
-    _Field("catalog_url", "ASSETSTORE_CATALOG_URL", lambda _env: None),
+    _Field("catalog_url", "ASSETSTORE_CATALOG_URL", lambda _env: None, _database_url),
     _Field("workers", "ASSETSTORE_WORKERS", lambda _env: DEFAULT_WORKERS, _positive_int),
     _Field(
         "lock_stall_seconds",
@@ -274,6 +293,16 @@ class Settings:
             sources=sources,
         )
 
+    def secrets(self) -> list[str]:
+        """Every secret these settings hold (provider credentials, the catalog's
+        password), for scrubbing whatever is shown."""
+        from .redact import database_url_secrets, secret_values
+
+        found = secret_values(dict(self.storage_options))
+        if self.catalog_url:
+            found.extend(database_url_secrets(self.catalog_url))
+        return found
+
     @property
     def offline(self) -> bool:
         """Pre-downloaded mode: no provider, serve the assets dir only, write nothing."""
@@ -281,12 +310,12 @@ class Settings:
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(setting, value with secrets redacted, source) rows for ``config show``."""
-        from .redact import redact_url, redact_value
+        from .redact import redact_database_url, redact_value
 
         rows = []
         for spec in FIELDS:
             value = getattr(self, spec.name)
-            shown = redact_url(value) if spec.name == "catalog_url" else value
+            shown = redact_database_url(value) if spec.name == "catalog_url" and value else value
             rows.append((spec.name, _show(shown), self.sources.get(spec.name, "default")))
         for key in ("config_file", "store"):
             rows.append((key, _show(getattr(self, key)), self.sources.get(key, "default")))
@@ -324,7 +353,12 @@ def _parsed(spec: _Field, raw: Any, source: str) -> tuple[Any, str]:
         return spec.parse(str(raw)), source
     except ValueError as exc:
         where = spec.env if source.startswith("env") else source
-        raise ConfigError(f"{where}={raw!r} is invalid: {exc}") from None
+        shown = repr(raw)
+        if spec.name == "catalog_url":
+            from .redact import redact_database_url
+
+            shown = repr(redact_database_url(str(raw)))
+        raise ConfigError(f"{where}={shown} is invalid: {exc}") from None
 
 
 def _options(

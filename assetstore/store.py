@@ -13,47 +13,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import _SETTLE_NS, Cache, _identity_of
+from .cache import Cache
 from .errors import (
     AssetNotFoundError,
     AssetStoreError,
     BackendError,
+    CacheError,
     ConfigError,
     IntegrityError,
     InvalidSpecError,
     VersionExistsError,
 )
+from .fileid import SETTLE_NS as _SETTLE_NS
+from .fileid import changed_ns, identity_of
 from .manifest import Manifest
-from .settings import Settings
+from .settings import DATABASE_URL_SHAPE, Settings
 from .spec import Spec, Version, check_name, parse_spec, parse_target
 
 # Pushing, pruning, the remote and the catalog are imported where they are used: a
 # service that reads cached versions (``assetstore.get``) never loads them.
 if TYPE_CHECKING:
     from .catalog import Catalog, CatalogEntry, SyncReport
+    from .commit import Publisher, Repair
     from .hashcache import HashCache
     from .hashing import Callback
     from .prune import PrunePlan
-    from .push import Publisher, PushPlan
+    from .push import PushPlan
     from .remote import Remote
-    from .reservations import Reservation
 
 log = logging.getLogger("assetstore")
 _UNPINNED_PUSH_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Repair:
-    reservation: Reservation
-    reason: str | None  # why it may be reclaimed; None while its push may be alive
-    reclaimed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.reservation.to_dict(),
-            "reclaimable": self.reason,
-            "reclaimed": self.reclaimed,
-        }
 
 
 @dataclass(frozen=True)
@@ -126,19 +115,16 @@ class AssetStore:
             if self.settings.offline:
                 raise ConfigError("pre-downloaded mode has no catalog: set a provider")
             self.cache.state.mkdir(parents=True, exist_ok=True)
+            if self._default_catalog.is_symlink():  # SQLite would write where it points
+                raise CacheError(f"refusing to open the catalog through the symlink "
+                                 f"{self._default_catalog}")  # fmt: skip
             url = f"sqlite:///{self._default_catalog}"
         try:
             return Catalog(engine_for(url), table_prefix=self.settings.table_prefix)
         except AssetStoreError:
             raise
-        except ImportError as exc:
-            raise ConfigError(f"the catalog URL needs a driver: {exc}") from exc
         except Exception as exc:
-            from .redact import redact_url
-
-            raise BackendError(
-                f"cannot open the catalog {redact_url(url)}: {type(exc).__name__}"
-            ) from exc
+            raise _catalog_failure(url, exc) from exc
 
     # -- reading -------------------------------------------------------------------
     def get(
@@ -370,11 +356,16 @@ class AssetStore:
         hashes.save()
 
     def _publisher(self, reclaim_after: float | None = None) -> Publisher:
-        from .push import Publisher
+        from .commit import Publisher
 
         s = self.settings
         timeout = s.reservation_timeout_seconds if reclaim_after is None else reclaim_after
-        return Publisher(pushed_by=s.pushed_by, workers=s.workers, reclaim_after=timeout)
+        return Publisher(
+            pushed_by=s.pushed_by,
+            workers=s.workers,
+            reclaim_after=timeout,
+            takeover_after=s.reservation_timeout_seconds,
+        )
 
     def _push_plan(
         self, plan: PushPlan, bump: str, publisher: Publisher, callback: Callback
@@ -445,16 +436,18 @@ class AssetStore:
     def repair(self, *, older_than: float | None = None, dry_run: bool = False) -> list[Repair]:
         """Find reservations left by pushes that died and reclaim those whose pusher is
         provably gone or that are older than ``older_than`` seconds (default: the
-        reservation timeout). Pushes under way are left alone."""
-        from .reservations import why_reclaimable
+        reservation timeout); finish commits that were decided and not written. Pushes
+        under way are left alone."""
+        from .commit import repair
 
-        limit = self.settings.reservation_timeout_seconds if older_than is None else older_than
-        repairs = []
-        for held in self.remote.reservations():
-            reason = why_reclaimable(held, older_than=limit)
-            reclaimed = bool(reason) and not dry_run and self.remote.reclaim(held)
-            repairs.append(Repair(held, reason, reclaimed))
-        return repairs
+        s = self.settings
+        limit = s.reservation_timeout_seconds if older_than is None else older_than
+        return repair(
+            self.remote,
+            older_than=limit,
+            takeover_after=s.reservation_timeout_seconds,
+            dry_run=dry_run,
+        )
 
     def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
         """Re-hash cached versions against their manifests (all cached, by default)."""
@@ -499,6 +492,24 @@ class AssetStore:
     def history(self, name: str | None = None) -> list[CatalogEntry]:
         """The catalog's record of pushed versions (one name, or all)."""
         return self.catalog.entries(self.remote.url, name)
+
+
+def _catalog_failure(url: str, exc: Exception) -> AssetStoreError:
+    """Why the catalog ``url`` could not be opened, in one line without its secrets."""
+    from .redact import redact_database_url
+
+    shown = redact_database_url(url)
+    if isinstance(exc, ImportError):
+        driver = url.partition("://")[0]
+        hint = "pip install 'assetstore[postgres]'" if "postgres" in driver else "install it"
+        return ConfigError(f"the catalog {shown} needs a driver for {driver!r} "
+                           f"({exc.name or exc}): {hint}")  # fmt: skip
+    if type(exc).__name__ in ("ArgumentError", "NoSuchModuleError"):
+        return ConfigError(
+            f"the catalog URL {shown} is not one SQLAlchemy can use ({type(exc).__name__}); "
+            f"expected {DATABASE_URL_SHAPE}"
+        )
+    return BackendError(f"cannot open the catalog {shown}: {type(exc).__name__}")
 
 
 def _unreachable(exc: BackendError) -> bool:
@@ -574,9 +585,9 @@ def _config_identity(env: Mapping[str, str]) -> object:
         info = path.stat()
     except OSError:
         return None
-    if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) < _SETTLE_NS:
+    if time.time_ns() - changed_ns(info) < _SETTLE_NS:
         return _RECENT
-    return (path.absolute(), _identity_of(info))
+    return (path.absolute(), identity_of(info))
 
 
 _stores = _StoresByEnvironment()

@@ -201,6 +201,23 @@ def test_unchanged_files_are_reused_where_they_are_not_copied(
         assert "/m/0.0/big.bin" in url and fetch(url) == big
 
 
+def test_a_file_whose_object_is_gone_is_sent_again_not_referred_to(
+    backend: Backend, make_tree: Tree
+) -> None:
+    """Reuse planning refers only to objects that are there: an earlier version whose
+    object went missing (deleted by hand, a broken earlier release) does not make a
+    new version refer to nothing."""
+    files = {"a": b"a" * 100, "b": b"b" * 100, "c": b"c" * 100}
+    store = backend.store()
+    store.push(make_tree(files), "m")
+    backend.raw.rm_file(backend.key("m/0.0/a"))
+    backend.raw.pipe_file(backend.key("m/0.0/c"), b"shorter")  # the wrong size
+    second = store.push(make_tree(files), "m")
+    assert {e.path: e.stored_at for e in second.files} == {"a": None, "b": "0.0/b", "c": None}
+    path = backend.store().get("m:0.1")
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == files
+
+
 def version_objects(backend: Backend, folder: str) -> dict[str, bytes]:
     """The objects under ``folder`` of the store's prefix, read behind its back."""
     top = backend.key(folder).strip("/") + "/"

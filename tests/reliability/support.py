@@ -125,6 +125,9 @@ class BucketAudit:
     reservations: list[tuple[str, Version]]
     orphans: list[tuple[str, Version]]
     problems: list[str]
+    # reserved versions whose push decided to commit and did not write its manifest:
+    # ``repair`` finishes those commits (see assetstore/commit.py)
+    decided: set[tuple[str, Version]] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +149,7 @@ def audit_bucket(raw: Any, root: str) -> BucketAudit:
     reservations: list[tuple[str, Version]] = []
     problems: list[str] = []
     data_folders: dict[tuple[str, Version], list[str]] = {}
+    decided: set[tuple[str, Version]] = set()
     for path in objects:
         relative = path.strip("/").removeprefix(top)
         if relative.startswith(".manifests/"):
@@ -158,6 +162,10 @@ def audit_bucket(raw: Any, root: str) -> BucketAudit:
                 )
             elif suffix == "reserved":
                 reservations.append((name, Version.parse(stem)))
+            elif suffix == "outcome" and raw.cat_file(path).startswith(b'{"decided_by"'):
+                major, minor, _ = stem.split(".", 2)
+                if b'"outcome": "commit"' in raw.cat_file(path).partition(b"\n")[0]:
+                    decided.add((name, Version(int(major), int(minor))))
             continue
         head, version_text, inner = _split_version(relative)
         if head is None:
@@ -173,7 +181,8 @@ def audit_bucket(raw: Any, root: str) -> BucketAudit:
             continue
         contents[key] = _read_files(raw, root, manifest, manifests.keys(), problems)
     orphans = sorted(key for key in data_folders if key not in manifests)
-    return BucketAudit(manifests, contents, sorted(reservations), orphans, problems)
+    decided -= set(manifests)
+    return BucketAudit(manifests, contents, sorted(reservations), orphans, problems, decided)
 
 
 def _read_files(
