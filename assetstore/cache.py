@@ -158,13 +158,7 @@ class Cache:
                 found.append(f"{entry.path}: size {path.stat().st_size}, expected {entry.size}")
             elif _sha256_file(path) != entry.sha256:
                 found.append(f"{entry.path}: sha256 mismatch")
-        expected = {entry.path for entry in manifest.files}
-        extra = sorted(
-            p.relative_to(root).as_posix()
-            for p in root.rglob("*")
-            if not p.is_dir() and p.relative_to(root).as_posix() not in expected
-        )
-        found.extend(f"{path}: not in the manifest" for path in extra)
+        found.extend(_extras(manifest, root))
         return found
 
     # -- writes --------------------------------------------------------------------
@@ -215,14 +209,20 @@ class Cache:
             shutil.rmtree(folder, ignore_errors=True)
 
     def install(self, staged: Path, manifest: Manifest, *, replace: bool = False) -> Path:
-        """Move a staged, verified version into place, atomically."""
+        """Move a staged, verified version into place, atomically.
+
+        A folder already at the place is kept only when another process installed it
+        meanwhile (it wrote the manifest copy first, as this one does). One that was
+        there without a manifest copy is no installed version, whatever it holds: it is
+        swapped out for the verified one."""
         target = self.inside(self.version_dir(manifest.name, manifest.version))
         copy = self.inside(self.manifest_file(manifest.name, manifest.version))
+        trusted = copy.is_file() and not replace
         data = manifest.to_json()
         atomic_write(copy, data)
         _MANIFESTS.seed(copy, manifest, data)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if replace and target.exists():
+        if target.exists() and not trusted:
             self._discard(target)
         try:
             os.rename(staged, target)
@@ -259,21 +259,35 @@ class Cache:
         if not self.use_locks:
             yield None
             return
-        import filelock
-
-        folder = self.inside(self.state / "partial")
-        folder.mkdir(parents=True, exist_ok=True)
         name = sha256.removeprefix("sha256:")
-        lock = filelock.FileLock(str(own_file(folder / f"{name}.lock")))
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
+        lock = self.partial_lock(name)
+        if lock is None:
             yield None
             return
         try:
-            yield own_file(folder / name)
+            yield own_file(self.state / "partial" / name)
         finally:
-            lock.release()
+            _release_removing(lock, Path(lock.lock_file))  # type: ignore[attr-defined]
+
+    def drop_partial(self, name: str) -> bool:
+        """Delete the partial download ``partial/<name>`` unless a pull holds it."""
+        lock = self.partial_lock(name)
+        if lock is None:
+            return False
+        (self.state / "partial" / name).unlink(missing_ok=True)
+        _release_removing(lock, Path(lock.lock_file))  # type: ignore[attr-defined]
+        return True
+
+    def partial_lock(self, name: str) -> object | None:
+        """The lock of the partial download ``partial/<name>`` if nobody holds it."""
+        import filelock
+
+        lock = filelock.FileLock(str(self._own(self.state / "partial" / f"{name}.lock")))
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return None
+        return lock
 
     # -- locks ---------------------------------------------------------------------
     @contextmanager
@@ -295,9 +309,13 @@ class Cache:
         acquired = self._acquire(lock, beat, f"{name}:{version}")
         try:
             yield Heartbeat(beat)
-        finally:
+        except BaseException:
             if acquired:
                 lock.release()
+            raise
+        if acquired:  # done: no lock files left behind (they would ship in a deploy dir)
+            beat.unlink(missing_ok=True)
+            _release_removing(lock, path)
 
     def _acquire(self, lock: object, beat: Path, spec: str) -> bool:
         import filelock
@@ -335,9 +353,42 @@ class Cache:
         return lock
 
 
+def _release_removing(lock: object, path: Path) -> None:
+    """Delete the lock file, then release the lock. A process that opened the file just
+    before may then lock a file no longer there: it only repeats work that staging and
+    sha256 keep correct (the locks are an optimisation, see ``locked``)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    lock.release()  # type: ignore[attr-defined]
+
+
 class _NoLock:
     def release(self) -> None:
         pass
+
+
+def _extras(manifest: Manifest, root: Path) -> list[str]:
+    """What the cached folder holds beyond the manifest: files, folders and links of
+    any kind (a link is never part of a version), none of them followed."""
+    files = {entry.path for entry in manifest.files}
+    found = []
+    for here, dirs, names in os.walk(root):
+        rel = Path(here).relative_to(root).as_posix()
+        prefix = "" if rel == "." else f"{rel}/"
+        for name in sorted(dirs):
+            path = prefix + name
+            if Path(here, name).is_symlink():
+                found.append(f"{path}: a symlink, not in the manifest")
+            elif path not in manifest.folders:
+                found.append(f"{path}/: a folder not in the manifest")
+        dirs[:] = [d for d in dirs if prefix + d in manifest.folders]
+        found.extend(
+            f"{prefix + name}: not in the manifest" for name in sorted(names)
+            if prefix + name not in files
+        )  # fmt: skip
+    return sorted(found)
 
 
 def own_file(path: Path) -> Path:

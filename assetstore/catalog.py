@@ -27,7 +27,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from .catalog_lite import DEFAULT_TABLE_PREFIX, SCHEMA_VERSION
 from .catalog_lite import TABLE_PREFIX as _TABLE_PREFIX
-from .errors import BackendError, ConfigError
+from .errors import BackendError, ConfigError, IntegrityError
 from .manifest import Manifest
 from .redact import database_url_secrets, redact_database_url, scrub
 from .spec import Version
@@ -166,6 +166,7 @@ class SyncReport:
     restored: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
     unchanged: int = 0
+    malformed: dict[str, str] = field(default_factory=dict)  # spec -> why it was skipped
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +175,7 @@ class SyncReport:
             "restored": self.restored,
             "forgotten": self.forgotten,
             "unchanged": self.unchanged,
+            "malformed": [{"spec": s, "problem": why} for s, why in self.malformed.items()],
         }
 
 
@@ -329,14 +331,25 @@ class Catalog:
         return bool(result.rowcount)
 
     def sync(
-        self, backend: str, manifests: Iterable[Manifest], *, forget: bool = False
+        self,
+        backend: str,
+        manifests: Iterable[Manifest | IntegrityError],
+        *,
+        forget: bool = False,
     ) -> SyncReport:
         """Reconcile with the bucket: add what is missing, flag rows whose manifest is
-        gone (or delete them, with ``forget``), unflag rows whose manifest is back."""
+        gone (or delete them, with ``forget``), unflag rows whose manifest is back. A
+        malformed manifest is skipped and reported (its version is there, unreadable:
+        neither added nor flagged)."""
         report = SyncReport()
         seen: set[tuple[str, Version]] = set()
         with self._translated("syncing"), Session(self.engine) as session:
             for manifest in manifests:
+                if isinstance(manifest, IntegrityError):
+                    spec = f"{manifest.name}:{manifest.version}"
+                    report.malformed[spec] = str(manifest)
+                    seen.add((str(manifest.name), Version.parse(str(manifest.version))))
+                    continue
                 seen.add((manifest.name, manifest.version))
                 if self._add(session, backend, manifest):
                     report.added.append(manifest.spec)

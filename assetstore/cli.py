@@ -375,11 +375,20 @@ def repair(ctx: click.Context, older_than: float | None, dry_run: bool, as_json:
     """
     repairs = ctx.obj.store().repair(older_than=older_than, dry_run=dry_run)
     lines = [
-        f"{'reclaimed' if r.reclaimed else 'kept'} {r.reservation.spec}: "
-        f"{r.reservation.describe()}" + (f" ({r.reason})" if r.reason else "")
+        f"{'reclaimed' if r.reclaimed else 'failed' if r.error else 'kept'} "
+        f"{r.reservation.spec}: {r.reservation.describe()}"
+        + (f" ({r.reason})" if r.reason else "")
+        + (f": {r.error}" if r.error else "")
         for r in repairs
     ]
     _emit({"reservations": [r.to_dict() for r in repairs], "dry_run": dry_run}, as_json, lines)
+    failed = [r for r in repairs if r.error is not None]
+    if failed:  # the others were done: say so, then fail as the first failure did
+        first = failed[0].error
+        assert first is not None
+        raise type(first)(
+            f"repair could not reclaim {', '.join(r.reservation.spec for r in failed)}: {first}"
+        )
 
 
 @cli.group()
@@ -446,6 +455,7 @@ def catalog_sync(ctx: click.Context, forget_missing: bool, as_json: bool) -> Non
     """
     report = ctx.obj.store().sync_catalog(forget_missing=forget_missing)
     changes = [
+        *(f"skipped {s}: {why}" for s, why in report.malformed.items()),
         *(f"added {s}" for s in report.added),
         *(f"flagged {s}: its manifest is gone from the bucket" for s in report.flagged_missing),
         *(f"restored {s}" for s in report.restored),
@@ -455,8 +465,16 @@ def catalog_sync(ctx: click.Context, forget_missing: bool, as_json: bool) -> Non
         f"{len(report.added)} added, {len(report.flagged_missing)} flagged missing, "
         f"{len(report.restored)} restored, {len(report.forgotten)} forgotten, "
         f"{report.unchanged} unchanged"
+        + (f", {len(report.malformed)} malformed (skipped)" if report.malformed else "")
     )
     _emit(report.to_dict(), as_json, [*changes, summary])
+    if report.malformed:
+        from .errors import IntegrityError
+
+        raise IntegrityError(
+            f"catalog sync skipped {len(report.malformed)} malformed manifest(s): "
+            + ", ".join(report.malformed)
+        )
 
 
 @catalog.command("upgrade")

@@ -379,12 +379,14 @@ class Repair:
     reservation: Reservation
     reason: str | None  # why it may be reclaimed; None while its push may be alive
     reclaimed: bool
+    error: AssetStoreError | None = None  # reclaiming it failed (the others went on)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.reservation.to_dict(),
             "reclaimable": self.reason,
             "reclaimed": self.reclaimed,
+            "error": None if self.error is None else str(self.error),
         }
 
 
@@ -395,17 +397,25 @@ def repair(
     commits decided and not written, and remove decisions whose reservation is gone."""
     repairs = []
     for held in remote.reservations():
-        reason = _why_repair(remote, held, older_than)
-        done = False
-        if reason and not dry_run:
-            try:
-                done = reclaim(remote, held, takeover_after=takeover_after)
-            except ReservedError as exc:
-                reason, done = f"{reason}, but {exc}", False
-        repairs.append(Repair(held, reason, done))
+        try:
+            repairs.append(_repair_one(remote, held, older_than, takeover_after, dry_run))
+        except AssetStoreError as exc:  # one bad object must not stop the others
+            repairs.append(Repair(held, None, False, exc))
     if not dry_run:
         _forget_finished_decisions(remote)
     return repairs
+
+
+def _repair_one(
+    remote: Remote, held: Reservation, older_than: float, takeover_after: float, dry_run: bool
+) -> Repair:
+    reason = _why_repair(remote, held, older_than)
+    if not reason or dry_run:
+        return Repair(held, reason, False)
+    try:
+        return Repair(held, reason, reclaim(remote, held, takeover_after=takeover_after))
+    except ReservedError as exc:
+        return Repair(held, f"{reason}, but {exc}", False)
 
 
 def _why_repair(remote: Remote, held: Reservation, older_than: float) -> str | None:

@@ -23,7 +23,11 @@ from .spec import Version
 # whatever its format.)
 FORMAT = 1
 FORMAT_REFERENCES = 2
+# Bounds on what a manifest may declare (a bucket someone else writes to must not make
+# a pull create millions of folders from a few bytes of JSON, docs/reliability.md):
 MAX_FILES = 1_000_000
+MAX_EMPTY_DIRS = 100_000
+EXTRA_FOLDERS = 10_000  # folders beyond one per file (paths are at most 128 deep)
 # Remote manifests are gzip-compressed; a hostile bucket's gzip bomb stops here.
 MAX_INFLATED = 256 * 2**20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -74,6 +78,12 @@ class Manifest:
     @property
     def spec(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def folders(self) -> frozenset[str]:
+        """Every folder of the version: the parents of its files, its empty dirs and
+        their parents."""
+        return self._paths[1]
 
     def lookup(self, sub_path: str) -> Kind | None:
         """Whether ``sub_path`` is a file or a folder of this version, or neither."""
@@ -132,6 +142,8 @@ def parse_manifest(data: bytes, *, name: str, version: Version) -> Manifest:
     try:
         raw = json.loads(_gunzip(data) if data[:2] == _GZIP_MAGIC else data)
         manifest = _from_dict(raw)
+    except RecursionError:
+        raise IntegrityError(f"{where} is malformed: nested too deeply", name=name) from None
     except (ValueError, TypeError, KeyError, AttributeError, InvalidSpecError) as exc:
         raise IntegrityError(f"{where} is malformed: {exc}", name=name) from None
     if manifest.name != name or manifest.version != version:
@@ -163,15 +175,15 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
         raise ValueError(f"'files' must be a list of at most {MAX_FILES} entries")
     entries = tuple(_entry(item, version) for item in files)
     dirs = raw.get("empty_dirs", [])
-    if not isinstance(dirs, list) or len(dirs) > MAX_FILES:
-        raise ValueError(f"'empty_dirs' must be a list of at most {MAX_FILES} entries")
+    if not isinstance(dirs, list) or len(dirs) > MAX_EMPTY_DIRS:
+        raise ValueError(f"'empty_dirs' must be a list of at most {MAX_EMPTY_DIRS} entries")
     empty_dirs = tuple(check_relpath(_text(d, "an empty dir"), what="folder") for d in dirs)
     kind = raw["kind"]
     _check_layout(kind, entries, empty_dirs)
     metadata = raw.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ValueError("'metadata' must be an object")
-    return Manifest(
+    manifest = Manifest(
         name=str(raw["name"]),
         version=version,
         kind=kind,
@@ -181,6 +193,12 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
         metadata={str(k): str(v) for k, v in metadata.items()},
         empty_dirs=empty_dirs,
     )
+    if len(manifest.folders) > len(entries) + EXTRA_FOLDERS:
+        raise ValueError(
+            f"it declares {len(manifest.folders)} folders for {len(entries)} files (at most "
+            f"{EXTRA_FOLDERS} more folders than files)"
+        )
+    return manifest
 
 
 def _text(value: Any, what: str) -> str:
@@ -225,8 +243,8 @@ def _check_layout(kind: str, entries: tuple[FileEntry, ...], empty_dirs: tuple[s
     paths = [entry.path for entry in entries]
     if len(set(paths)) != len(paths):
         raise ValueError("duplicate file paths")
-    folders = {p.rsplit("/", 1)[0] for p in paths if "/" in p}
-    parents = {"/".join(f.split("/")[:i]) for f in folders for i in range(1, f.count("/") + 2)}
-    clash = parents.union(empty_dirs).intersection(paths)
+    heads = {p.rsplit("/", 1)[0] for p in paths if "/" in p}.union(empty_dirs)
+    folders = {"/".join(f.split("/")[:i]) for f in heads for i in range(1, f.count("/") + 2)}
+    clash = folders.intersection(paths)
     if clash:
         raise ValueError(f"{sorted(clash)[0]!r} is both a file and a folder")

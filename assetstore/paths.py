@@ -8,12 +8,20 @@ import re
 from .errors import InvalidSpecError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Exactly the paths _relpath_problem finds nothing wrong with, in one C-level match (a
-# manifest holds up to a million of them): segments of anything but "/", "\\" and
-# control characters, none of them "." or "..", and no drive letter first.
-_SEGMENT = r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\x7f]+"
-_CLEAN = re.compile(rf"(?![A-Za-z]:){_SEGMENT}(?:/{_SEGMENT})*")
+# C0 and C1 controls, and the line and paragraph separators: any of them would let a
+# one-line error message read as two. Lone surrogates are no text at all.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Exactly the characters _relpath_problem finds nothing wrong with, in one C-level
+# match (a manifest holds up to a million paths): segments of anything but "/", "\\",
+# controls, separators and surrogates, none of them "." or "..", no drive letter first.
+_SEGMENT = "(?!\\.\\.?(?:/|\\Z))[^/\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]+"
+_CLEAN = re.compile(f"(?![A-Za-z]:){_SEGMENT}(?:/{_SEGMENT})*")
+# What a path may take of a Linux filesystem (NAME_MAX 255 bytes a segment, PATH_MAX
+# 4096 bytes in all, the assets dir and the version's folder included).
+MAX_SEGMENT_BYTES = 255
+MAX_PATH_BYTES = 3072
+MAX_DEPTH = 128
 
 
 def check_relpath(path: str, *, what: str = "path") -> str:
@@ -30,12 +38,22 @@ def check_relpath(path: str, *, what: str = "path") -> str:
     ...
     assetstore.errors.InvalidSpecError: invalid path '../etc/passwd': '..' segments are not allowed
     """
-    if _CLEAN.fullmatch(path):
+    if _CLEAN.fullmatch(path) and _fits(path):
         return path
     reason = _relpath_problem(path)
     if reason:
         raise InvalidSpecError(f"invalid {what} {path!r}: {reason}")
     return path
+
+
+def _fits(path: str) -> bool:
+    """Whether a clean path fits a Linux filesystem (one encode for most paths)."""
+    size = len(path.encode("utf-8"))
+    if size <= MAX_SEGMENT_BYTES:
+        return True
+    if size > MAX_PATH_BYTES or path.count("/") >= MAX_DEPTH:
+        return False
+    return all(len(s.encode("utf-8")) <= MAX_SEGMENT_BYTES for s in path.split("/"))
 
 
 def _relpath_problem(path: str) -> str | None:
@@ -46,10 +64,22 @@ def _relpath_problem(path: str) -> str | None:
     if "\\" in path:
         return "backslashes are not allowed"
     if _CONTROL.search(path):
-        return "control characters are not allowed"
+        return "control characters and line separators are not allowed"
+    if _SURROGATE.search(path):
+        return "it is not valid Unicode (a lone surrogate)"
     segments = path.split("/")
     if ".." in segments:
         return "'..' segments are not allowed"
     if "." in segments or "" in segments:
         return "empty or '.' segments are not allowed"
+    return _size_problem(path, segments)
+
+
+def _size_problem(path: str, segments: list[str]) -> str | None:
+    if len(segments) > MAX_DEPTH:
+        return f"more than {MAX_DEPTH} segments"
+    if len(path.encode("utf-8")) > MAX_PATH_BYTES:
+        return f"longer than {MAX_PATH_BYTES} bytes"
+    if any(len(s.encode("utf-8")) > MAX_SEGMENT_BYTES for s in segments):
+        return f"a segment is longer than {MAX_SEGMENT_BYTES} bytes (the filesystem's limit)"
     return None

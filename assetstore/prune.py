@@ -15,7 +15,6 @@ from .spec import Version
 
 log = logging.getLogger("assetstore")
 _STAGING_GRACE_SECONDS = 600
-_PARTIAL_TTL = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -64,16 +63,22 @@ def _leftovers(cache: Cache) -> list[Path]:
     if trash.is_dir():
         found += list(trash.iterdir())
     partial = cache.state / "partial"
-    if partial.is_dir():  # resumable downloads nobody came back for
-        found += [p for p in partial.iterdir() if p.suffix != ".lock" and _idle(p) > _PARTIAL_TTL]
+    if partial.is_dir():  # resumable downloads no pull is working on, and stray locks
+        found += [p for p in partial.iterdir() if _partial_free(cache, p)]
     return sorted(found)
 
 
-def _idle(path: Path) -> float:
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:
-        return 0.0
+def _partial_free(cache: Cache, path: Path) -> bool:
+    """Whether no pull holds ``path`` (a partial download, or its lock file)."""
+    content = path.with_suffix("") if path.suffix == ".lock" else path
+    lock = content.parent / f"{content.name}.lock"
+    if not lock.exists():
+        return True
+    held = cache.partial_lock(content.name)
+    if held is None:
+        return False
+    held.release()  # type: ignore[attr-defined]
+    return True
 
 
 def _abandoned(staging: Path) -> bool:
@@ -112,8 +117,17 @@ def execute_prune(cache: Cache, plan: PrunePlan) -> PrunePlan:
         finally:
             lock.release()  # type: ignore[attr-defined]
     for path in plan.leftovers:
-        if path.is_dir():
+        if path.parent.name == "partial":
+            _remove_partial(cache, path)
+        elif path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
     return PrunePlan(tuple(removed), plan.leftovers)
+
+
+def _remove_partial(cache: Cache, path: Path) -> None:
+    """Delete a partial download with its lock held, so that no pull resumes it meanwhile."""
+    content = path.with_suffix("") if path.suffix == ".lock" else path
+    if not cache.drop_partial(content.name):
+        log.info("%s: a pull took it up since the plan; kept", content)

@@ -11,6 +11,7 @@ hashed in order. Other backends
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import hashlib
 import logging
@@ -95,11 +96,18 @@ class _Fetch:
             yield target
             return
         with self.cache.partial(entry.sha256) as partial:
-            yield partial or target
-            if partial is not None:
-                partial.rename(target)
-                if not target.is_file() or target.is_symlink():  # swapped under us
-                    raise CacheError(f"refusing to install {target}: not a regular file")
+            if partial is None:
+                yield target
+                return
+            try:
+                yield partial
+            except CacheError as exc:
+                if _out_of_space(exc):  # a partial file there would keep the disk full
+                    partial.unlink(missing_ok=True)
+                raise CacheError(f"downloading {self.manifest.spec}[{entry.path}]: {exc}") from exc
+            partial.rename(target)
+            if not target.is_file() or target.is_symlink():  # swapped under us
+                raise CacheError(f"refusing to install {target}: not a regular file")
 
     def mismatch(self, entry: FileEntry, sha256: str, size: int) -> IntegrityError:
         return IntegrityError(
@@ -164,6 +172,13 @@ class _Fetch:
                 await self._large_async(entry, target, workers)
                 return
             raise self.mismatch(entry, *got)
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    """A write failed for lack of room: the disk or the quota is full, or the file is
+    over the process's size limit."""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _discard_overlong(target: Path, size: int) -> int:

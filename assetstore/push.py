@@ -218,6 +218,7 @@ def execute_push(
 def _transfer(
     remote: Remote, plan: PushPlan, publisher: Publisher, callback: Callback, watch: Watch
 ) -> Manifest:
+    remote.check_inside(remote.data_path(plan.name, plan.version))
     progress = SharedProgress(callback)
     progress.set_size(plan.upload_bytes)
     send = _Send(remote, plan, progress, watch)

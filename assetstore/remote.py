@@ -38,6 +38,7 @@ from .errors import (
     AssetStoreError,
     BackendError,
     ConfigError,
+    IntegrityError,
     VersionExistsError,
 )
 from .hashing import CHUNK, Callback, LocalFile, copy_hashing, hash_prefix, kernel_copy_hashing
@@ -190,10 +191,16 @@ class Remote:
             data = self._call(self.fs.cat_file, path)
         return parse_manifest(data, name=name, version=version)
 
-    def manifests(self, names: list[str] | None = None) -> Iterator[Manifest]:
+    def manifests(self, names: list[str] | None = None) -> Iterator[Manifest | IntegrityError]:
+        """Every committed manifest, or for one that cannot be read as a manifest, the
+        error that says why (one bad object must not hide the others)."""
         for name in self.names() if names is None else names:
             for version in self.versions(name):
-                yield self.manifest(name, version)
+                try:
+                    yield self.manifest(name, version)
+                except IntegrityError as exc:
+                    exc.name, exc.version = name, str(version)
+                    yield exc
 
     def download(
         self, path: str, target: Path, *, callback: Callback, size: int | None = None
@@ -534,6 +541,21 @@ class Remote:
         pieces = -(-self.part_size // CHUNK)
         return -(-self.part_size // pieces)
 
+    def check_inside(self, path: str) -> None:
+        """Refuse to write under ``path`` of a folder bucket (``local``) when a symlink
+        leads it out of the bucket: it would write, or a clean-up delete, elsewhere."""
+        if self.provider != "local":
+            return
+        root = Path(self.bucket).resolve()
+        real = Path(path).resolve()
+        if real != root and root not in real.parents:
+            raise BackendError(
+                f"refusing to write under {path}: a symlink in the bucket folder leads it "
+                f"out, to {real}",
+                backend=self.url,
+                unreachable=False,
+            )
+
     def copy(self, source: str, target: str) -> None:
         """Copy inside the backend (server-side where the backend can; on a local
         folder, a hard link where the filesystem allows: both files are immutable)."""
@@ -546,6 +568,7 @@ class Remote:
         """Remove the data of a push that will never commit (see commit.py). Fails while
         objects remain, so the reservation that guards the folder is kept until then."""
         path = self.data_path(name, version)
+        self.check_inside(path)
         with self.errors("removing the files of a failed push at", path=path):
             self._call(self._remove_tree, path)
 
@@ -586,6 +609,7 @@ class Remote:
             self.fs.pipe_file(path, data, mode="create")
             return
         target = Path(path)
+        self.check_inside(str(target.parent))
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:

@@ -63,7 +63,7 @@ class Reservation:
 def parse_reservation(name: str, version: Version, body: bytes) -> Reservation:
     try:
         owner = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past reason: unreadable
         owner = {}
     return Reservation(name, version, body, owner if isinstance(owner, dict) else {})
 

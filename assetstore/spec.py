@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import InvalidSpecError
-from .paths import check_relpath
+from .paths import MAX_SEGMENT_BYTES, check_relpath
 
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # A segment may not start like a version ("1.2", "1.2.json"): on disk a version is a
@@ -119,6 +119,10 @@ def _name_problem(name: str) -> str | None:
             return "empty segment (leading, trailing or double '/')"
         if _VERSION_LIKE.fullmatch(segment):
             return f"segment {segment!r} looks like a version"
+        if len(segment) > MAX_SEGMENT_BYTES:  # ASCII: characters are bytes
+            return (
+                f"a segment is longer than {MAX_SEGMENT_BYTES} characters (the filesystem's limit)"
+            )
         if not _SEGMENT.fullmatch(segment):
             return (
                 f"segment {segment!r} must start with a letter or digit and contain only "

@@ -132,6 +132,12 @@ class AssetStore:
     ) -> Path:
         """The local path of ``spec``, downloading (and verifying) it first if needed."""
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        if force and self.settings.offline:
+            raise ConfigError(
+                "--force downloads the version again, which needs a storage provider: "
+                "pre-downloaded mode only serves the assets dir "
+                f"{self.settings.assets_dir} (set ASSETSTORE_STORAGE_PROVIDER)"
+            )
         version = self.resolve(parsed)
         if not force and self.cache.has(parsed.name, version):
             # parsed once per process while the cached copy's file stays the same

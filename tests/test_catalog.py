@@ -89,3 +89,49 @@ def test_an_unusable_catalog_does_not_fail_a_push(
     pushed = AssetStore.from_env().push(make_tree({"a": b"1"}), "m")
     assert pushed.spec == "m:0.0"
     assert "catalog sync" in caplog.text
+
+
+def test_one_malformed_manifest_does_not_stop_catalog_sync(
+    store: AssetStore, make_tree: Tree, local_env: dict[str, str]
+) -> None:
+    """Every other manifest is indexed; each bad one is named; the exit code is 5."""
+    import json
+
+    from conftest import run_cli_process
+
+    for name in ("a", "b", "c"):
+        store.push(make_tree({"f": name.encode()}), name)
+    bucket = Path(local_env["ASSETSTORE_STORAGE_BUCKET"]) / "assets" / ".manifests"
+    (bucket / "b" / "0.0.json").write_bytes(b"{not json")
+    store.catalog.engine.dispose()
+    (store.cache.state / "catalog.db").unlink()
+    done = run_cli_process(["catalog", "sync"], local_env)
+    assert done.returncode == 5, done.stderr
+    assert "skipped b:0.0: manifest of b:0.0 is malformed" in done.stdout
+    assert "added a:0.0" in done.stdout and "added c:0.0" in done.stdout
+    assert "b:0.0" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    as_json = json.loads(run_cli_process(["catalog", "sync", "--json"], local_env).stdout)
+    assert [m["spec"] for m in as_json["malformed"]] == ["b:0.0"]
+    assert sorted(e.name for e in AssetStore.from_env().history()) == ["a", "c"]
+
+
+def test_one_reservation_that_cannot_be_reclaimed_does_not_stop_repair(
+    store: AssetStore, make_tree: Tree, local_env: dict[str, str], tmp_path: Path
+) -> None:
+    import json
+
+    from conftest import run_cli_process
+
+    root = Path(local_env["ASSETSTORE_STORAGE_BUCKET"]) / "assets"
+    owner = {"pushed_by": "ci", "host": "elsewhere", "reserved_at": "2020-01-01T00:00:00+00:00"}
+    for name in ("a", "b"):
+        (root / ".manifests" / name).mkdir(parents=True)
+        (root / ".manifests" / name / "0.0.reserved").write_text(json.dumps(owner))
+    (tmp_path / "outside").mkdir()
+    (root / "a").mkdir()
+    (root / "a" / "0.0").symlink_to(tmp_path / "outside", target_is_directory=True)
+    done = run_cli_process(["repair", "--older-than", "60"], local_env)
+    assert done.returncode == 7, done.stderr
+    assert "failed a:0.0" in done.stdout and "reclaimed b:0.0" in done.stdout
+    assert not (root / ".manifests" / "b" / "0.0.reserved").exists()
+    assert (root / ".manifests" / "a" / "0.0.reserved").exists()

@@ -132,7 +132,8 @@ def test_json_output(cli: Cli, local_env: dict[str, str], make_tree: Tree) -> No
     assert plan["spec"] == "m:0.2" and plan["upload_size"] == 0 and plan["reused_files"] == 1
     synced = json.loads(cli("catalog", "sync", "--json")[1])
     assert synced == {
-        "added": [], "flagged_missing": [], "restored": [], "forgotten": [], "unchanged": 2
+        "added": [], "flagged_missing": [], "restored": [], "forgotten": [], "unchanged": 2,
+        "malformed": [],
     }  # fmt: skip
 
 

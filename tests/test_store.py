@@ -426,3 +426,36 @@ def test_large_files_of_a_local_folder_are_copied_by_the_kernel_if_it_can(
     assert store.get("m").read_bytes() == data
     assert len(calls) > pushed  # the pull asked the kernel too
     assert all(result.ok for result in store.verify())
+
+
+def test_prune_removes_partial_downloads_no_pull_is_working_on(
+    store: AssetStore, make_tree: Tree
+) -> None:
+    """A partial download a killed pull left is removed by the next prune, whatever its
+    age; one a pull holds is kept."""
+    state = store.cache.state / "partial"
+    state.mkdir(parents=True)
+    (state / ("a" * 64)).write_bytes(b"x" * 1000)
+    (state / ("b" * 64)).write_bytes(b"y" * 1000)
+    held = store.cache.partial_lock("b" * 64)
+    assert held is not None
+    try:
+        store.prune(store.plan_prune(keep=1))
+    finally:
+        held.release()  # type: ignore[attr-defined]
+    assert sorted(p.name for p in state.iterdir()) == ["b" * 64, "b" * 64 + ".lock"]
+    store.prune(store.plan_prune(keep=1))
+    assert list(state.iterdir()) == []
+
+
+def test_a_pull_leaves_no_lock_files_behind(
+    store: AssetStore, make_tree: Tree, tmp_path: Path
+) -> None:
+    """What ``pull --to DIR`` leaves in DIR's .assetstore/ ships in the deploy image:
+    the manifest copies only (and empty folders), no lock or heartbeat files."""
+    store.push(make_tree({"big.bin": os.urandom(17 * 2**20), "a": b"1"}), "m")
+    deploy = store.with_assets_dir(tmp_path / "deploy")
+    deploy.get("m")
+    state = deploy.cache.state
+    left = [p.relative_to(state).as_posix() for p in state.rglob("*") if p.is_file()]
+    assert left == ["manifests/m/0.0.json"], left

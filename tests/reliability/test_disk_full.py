@@ -31,7 +31,7 @@ def _consistent(store: AssetStore, name: str) -> None:
     no staging or trash folder, and every cached version verifies."""
     assert not store.cache.version_dir(name, Version(0, 0)).exists()
     assert not store.cache.manifest_file(name, Version(0, 0)).exists()
-    for leftover in ("staging", "trash"):
+    for leftover in ("staging", "trash", "partial"):
         folder = store.cache.state / leftover
         assert not folder.exists() or not any(folder.iterdir()), list(folder.iterdir())
     assert all(result.ok for result in store.verify())
@@ -105,8 +105,8 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
 
 @pytest.mark.parametrize(
     ("workers", "huge"),
-    [("1", 3 * 2**20), ("4", 3 * 2**20), ("4", 6 * 2**20)],
-    ids=["1-worker", "4-workers", "kernel-copy"],
+    [("1", 3 * 2**20), ("4", 3 * 2**20), ("4", 6 * 2**20), ("4", 17 * 2**20)],
+    ids=["1-worker", "4-workers", "kernel-copy", "resumable"],
 )
 def test_a_write_limit_mid_pull_is_a_clean_error_and_leaves_nothing(
     local_env: dict[str, str], make_tree: Tree, workers: str, huge: int
@@ -114,7 +114,8 @@ def test_a_write_limit_mid_pull_is_a_clean_error_and_leaves_nothing(
     """The fallback that always runs: no file of the pulling process may grow past
     1 MiB, so the large file fails part-way: 3 MiB goes in one 4 MiB chunk written in
     pieces, 6 MiB through the kernel's copy_file_range (files over 4 MiB from a local
-    folder)."""
+    folder), 17 MiB into a resumable partial file, which must not stay behind: the disk
+    would stay full."""
     pusher = AssetStore.from_env(local_env)
     pusher.push(make_tree({"a.bin": os.urandom(50_000)}), "small")
     files = {f"d/f{i}.bin": os.urandom(200_000) for i in range(8)}

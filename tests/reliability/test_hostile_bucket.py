@@ -247,6 +247,7 @@ def test_an_enormous_file_count_is_refused(bucket: Bucket, monkeypatch: pytest.M
     """More entries than the limit (1,000,000; lowered here to keep the test small) is a
     malformed manifest, before any byte moves."""
     monkeypatch.setattr(manifest_module, "MAX_FILES", 1000)
+    monkeypatch.setattr(manifest_module, "MAX_EMPTY_DIRS", 1000)
     entries = [{"path": f"f{i}", "size": 1, "sha256": SHA} for i in range(1001)]
     bucket.manifest("m", "0.0", files=entries)
     store = AssetStore.from_env(bucket.env)
@@ -256,6 +257,85 @@ def test_an_enormous_file_count_is_refused(bucket: Bucket, monkeypatch: pytest.M
     with pytest.raises(IntegrityError, match="at most 1000 entries"):
         store.get("m:0.1")
     _nothing_installed(store, "m", "0.0")
+
+
+def test_a_folder_bomb_is_refused(bucket: Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few bytes of manifest declaring many folders for few files (empty dirs, or
+    deep paths) would make a pull create them all: refused before anything is written
+    (the margin, 10,000 folders beyond one per file, is lowered here)."""
+    monkeypatch.setattr(manifest_module, "EXTRA_FOLDERS", 100)
+    store = AssetStore.from_env(bucket.env)
+    bucket.manifest("m", "0.0", empty_dirs=[f"d{i}" for i in range(150)])
+    with pytest.raises(IntegrityError, match="150 folders for 1 files"):
+        store.get("m:0.0")
+    deep = "/".join(f"s{i}" for i in range(120))
+    files = [{"path": f"{deep}/x{i}/f", "size": 1, "sha256": SHA} for i in range(2)]
+    bucket.manifest("m", "0.1", files=files)
+    with pytest.raises(IntegrityError, match="folders for 2 files"):
+        store.get("m:0.1")
+    _nothing_installed(store, "m", "0.0")
+    # At the real margin, through the CLI: 10,002 empty folders for one file.
+    bucket.manifest("m", "0.2", empty_dirs=[f"d{i}" for i in range(10_002)])
+    done = run_cli_process(["-q", "pull", "m:0.2"], bucket.env)
+    assert done.returncode == 5 and "10002 folders for 1 files" in done.stderr, done.stderr
+    _nothing_installed(store, "m", "0.2")
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("a\ud800b", "lone surrogate"),
+        ("a\u2028b", "line separators"),
+        ("a\x85b", "control characters"),
+        ("x" * 256, "longer than 255 bytes"),
+        ("/".join("d" * 129), "more than 128 segments"),
+        ("/".join(["s"] * 990), "more than 128 segments"),
+    ],
+    ids=["surrogate", "line-separator", "c1-control", "long-segment", "deep", "very-deep"],
+)
+def test_paths_no_filesystem_can_hold_are_malformed(bucket: Bucket, path: str, why: str) -> None:
+    """Refused as malformed (exit 5, one line): never an encoding error (7), a
+    RecursionError (1), or a version that can be pushed and never pulled."""
+    bucket.put(
+        ".manifests/m/0.0.json",
+        json.dumps({
+            "format": 1, "name": "m", "version": "0.0", "kind": "dir", "metadata": {},
+            "pushed_at": "2026-01-01T00:00:00+00:00", "pushed_by": "mallory",
+            "files": [{"path": path, "size": 1, "sha256": SHA}],
+        }).encode("utf-8", "surrogatepass"),
+    )  # fmt: skip
+    done = run_cli_process(["-q", "pull", "m:0.0"], bucket.env)
+    assert done.returncode == 5, done.stderr
+    assert why in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_inside_an_empty_dir_of_the_same_name_is_a_clash(bucket: Bucket) -> None:
+    bucket.manifest("m", "0.0", empty_dirs=["a/b"])  # and the file "a"
+    done = run_cli_process(["-q", "pull", "m:0.0"], bucket.env)
+    assert done.returncode == 5 and "is both a file and a folder" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("gzip_it", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("where", ["manifest", "reservation"])
+def test_deeply_nested_json_is_malformed_not_a_crash(
+    bucket: Bucket, make_tree: Tree, where: str, gzip_it: bool
+) -> None:
+    bomb = b"[" * 200_000 + b"]" * 200_000
+    data = gzip.compress(bomb) if gzip_it else bomb
+    if where == "manifest":
+        bucket.put(".manifests/m/0.0.json", data)
+        done = run_cli_process(["-q", "pull", "m:0.0"], bucket.env)
+        assert done.returncode == 5 and "nested too deeply" in done.stderr, done.stderr
+        return
+    bucket.put(".manifests/m/2.0.reserved", data)
+    source = make_tree({"a": b"1"})
+    pushed = run_cli_process(
+        ["-q", "push", str(source), "m:2.0", "--reclaim-after", "0"], bucket.env
+    )
+    assert pushed.returncode == 0, pushed.stderr  # unreadable: reclaimed
+    bucket.put(".manifests/m/3.0.reserved", data)
+    repaired = run_cli_process(["repair", "--older-than", "3600"], bucket.env)
+    assert repaired.returncode == 0 and "reclaimed m:3.0" in repaired.stdout, repaired.stderr
 
 
 def test_a_large_file_count_whose_objects_are_missing_fails_fast(
@@ -488,3 +568,66 @@ def test_a_lying_object_is_an_integrity_failure_on_gcs_and_azure(
     store.remote.fs.pipe_file(store.remote.data_path(name, pushed.version, "a"), actual)
     with pytest.raises(IntegrityError, match="a does not match its manifest"):
         AssetStore.from_env({**env, "ASSETSTORE_ASSETS_DIR": str(tmp_path / "other")}).get(name)
+
+
+# -- a cache that lies -----------------------------------------------------------------
+def test_a_version_folder_without_its_manifest_copy_is_never_trusted(
+    local_store: AssetStore, local_env: dict[str, str]
+) -> None:
+    """Only a folder installed with its manifest copy is a cached version: one found
+    without it (the copy deleted, junk written in) is replaced by a verified download,
+    not kept because a rename onto it failed."""
+    path = local_store.get("m")
+    local_store.cache.manifest_file("m", Version(0, 0)).unlink()
+    (path / "a.txt").write_bytes(b"junk!")
+    fresh = AssetStore.from_env()
+    assert fresh.get("m:0.0[a.txt]").read_bytes() == b"asset bytes"
+    assert all(r.ok for r in fresh.verify())
+    done = run_cli_process(["-q", "pull", "m:0.0[a.txt]"], local_env)
+    assert Path(done.stdout.strip()).read_bytes() == b"asset bytes"
+
+
+@pytest.mark.parametrize("extra", ["dir-link", "file-link", "empty-dir", "file"])
+def test_verify_reports_anything_beyond_the_manifest(
+    local_store: AssetStore, local_env: dict[str, str], tmp_path: Path, extra: str
+) -> None:
+    path = local_store.get("m")
+    if extra == "dir-link":
+        (path / "etc").symlink_to(tmp_path / "outside", target_is_directory=True)
+    elif extra == "file-link":
+        (path / "d" / "x").symlink_to(tmp_path / "outside" / "precious.txt")
+    elif extra == "empty-dir":
+        (path / "d" / "new").mkdir()
+    else:
+        (path / "d" / "new.txt").write_bytes(b"")
+    [result] = local_store.verify()
+    assert not result.ok and len(result.problems) == 1, result.problems
+    done = run_cli_process(["verify"], local_env)
+    assert done.returncode == 5 and "not in the manifest" in done.stdout, done.stdout
+    _outside_untouched(tmp_path)
+
+
+def test_force_in_pre_downloaded_mode_says_it_needs_a_provider(
+    local_store: AssetStore, local_env: dict[str, str]
+) -> None:
+    local_store.get("m")
+    offline = {**local_env, "ASSETSTORE_STORAGE_PROVIDER": "", "ASSETSTORE_STORAGE_BUCKET": ""}
+    done = run_cli_process(["-q", "pull", "--force", "m:0.0"], offline)
+    assert done.returncode == 6 and "needs a storage provider" in done.stderr, done.stderr
+    assert run_cli_process(["-q", "pull", "m:0.0"], offline).returncode == 0
+
+
+@pytest.mark.parametrize("link", ["m/0.1", "m", ".manifests/m"])
+def test_a_symlink_in_a_local_bucket_leading_out_is_refused(
+    local_store: AssetStore, local_env: dict[str, str], make_tree: Tree, tmp_path: Path, link: str
+) -> None:
+    """As the cache does: a folder of a ``local`` bucket that a symlink leads out of
+    the bucket is never written through by a push."""
+    planted = Path(local_env["ASSETSTORE_STORAGE_BUCKET"]) / "assets" / link
+    if planted.exists():
+        os.rename(planted, tmp_path / "moved-away")
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.symlink_to(tmp_path / "outside", target_is_directory=True)
+    done = run_cli_process(["-q", "push", str(make_tree({"z": b"1"})), "m:0.1"], local_env)
+    assert done.returncode == 7 and "symlink in the bucket folder" in done.stderr, done.stderr
+    _outside_untouched(tmp_path)
