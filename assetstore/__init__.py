@@ -5,6 +5,11 @@
 
 The exceptions are imported with the package; the other public names on first use
 (PEP 562), so that ``import assetstore`` costs next to nothing.
+
+The public API is what ``__all__`` names, imported from ``assetstore`` (and the
+exceptions from ``assetstore.errors``). Every subpackage (``model``, ``config``, ``io``,
+``backends``, ``repository``, ``cache``, ``catalog``, ``transfer``, ``cli``) is internal:
+it may change in any release (docs/contributing.md).
 """
 
 from __future__ import annotations
@@ -18,15 +23,17 @@ from .errors import (
     IntegrityError,
     InvalidSpecError,
     ReservedError,
+    StaleLockError,
     VersionExistsError,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
-    from .manifest import FileEntry, Manifest
-    from .settings import Settings
-    from .spec import Spec, Version, parse_spec
-    from .store import AssetStore, VerifyResult, get
+    from .config.settings import Settings
+    from .environment import get
+    from .model.manifest import FileEntry, Manifest
+    from .model.spec import Spec, Version, parse_spec
+    from .store import AssetStore, VerifyResult
 
 __all__ = [
     "AssetNotFoundError",
@@ -42,6 +49,7 @@ __all__ = [
     "ReservedError",
     "Settings",
     "Spec",
+    "StaleLockError",
     "VerifyResult",
     "Version",
     "VersionExistsError",
@@ -53,17 +61,21 @@ __all__ = [
 _LAZY = {
     "AssetStore": "store",
     "VerifyResult": "store",
-    "get": "store",
-    "FileEntry": "manifest",
-    "Manifest": "manifest",
-    "Settings": "settings",
-    "Spec": "spec",
-    "Version": "spec",
-    "parse_spec": "spec",
+    "get": "environment",
+    "FileEntry": "model.manifest",
+    "Manifest": "model.manifest",
+    "Settings": "config.settings",
+    "Spec": "model.spec",
+    "Version": "model.spec",
+    "parse_spec": "model.spec",
 }
-# Submodules that ``import assetstore`` used to load, so ``assetstore.store`` and the
-# like still work as attributes.
-_SUBMODULES = {"cache", "errors", "manifest", "paths", "settings", "spec", "store"}
+# Modules that ``import assetstore`` used to load as attributes, where they are now
+# (kept for one release, for code that reached them as ``assetstore.spec`` and so on).
+_SUBMODULES = {
+    "cache": "cache.cache", "errors": "errors", "manifest": "model.manifest",
+    "paths": "model.paths", "settings": "config.settings", "spec": "model.spec",
+    "store": "store",
+}  # fmt: skip
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
 
@@ -73,7 +85,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
         if name in _LAZY:
             value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
         elif name in _SUBMODULES:
-            value = import_module(f".{name}", __name__)
+            value = import_module(f".{_SUBMODULES[name]}", __name__)
         else:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         globals()[name] = value

@@ -90,6 +90,12 @@ class CacheError(AssetStoreError, OSError):
     exit_code = 8
 
 
+class StaleLockError(AssetStoreError):
+    """The lockfile no longer says what its inputs resolve to (exit code 10)."""
+
+    exit_code = 10
+
+
 class PushSourceError(InvalidSpecError):
     """The local path given to push cannot be pushed as it is (exit code 2)."""
 
@@ -104,4 +110,5 @@ EXIT_CODES: dict[int, str] = {
     6: "configuration error",
     7: "backend error: unreachable, permission denied, bucket missing",
     8: "local cache error: the assets dir is read-only, full, or not permitted",
+    10: "lockfile is stale: its inputs resolve to other versions now (lock --check)",
 }

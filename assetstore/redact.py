@@ -10,7 +10,7 @@ from urllib.parse import quote, quote_plus
 
 MASK = "***"
 _SECRET_KEY = re.compile(r"secret|password|passwd|token|credential|sas|signature|key$", re.I)
-_NOT_SECRET = {"kms_key_id", "key_id", "access_key_id"}
+_NOT_SECRET = {"kms_key_id", "key_id", "access_key_id", "google_application_credentials"}  # a path
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@/\s]+)(?=@)", re.I)
 _CONN_SECRET = re.compile(r"(?P<k>AccountKey|SharedAccessSignature|SharedAccessKey)=(?P<v>[^;]+)")
 

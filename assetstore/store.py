@@ -6,53 +6,34 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import threading
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache
+from .cache.cache import Cache
+from .config.settings import Settings
 from .errors import (
-    AssetNotFoundError,
-    AssetStoreError,
-    BackendError,
-    CacheError,
     ConfigError,
-    IntegrityError,
-    InvalidSpecError,
-    VersionExistsError,
 )
-from .fileid import SETTLE_NS as _SETTLE_NS
-from .fileid import changed_ns, identity_of
-from .manifest import Manifest
-from .settings import DATABASE_URL_SHAPE, Settings
-from .spec import Spec, Version, check_name, parse_spec, parse_target
+from .model.manifest import Manifest
+from .model.spec import Spec, Version, parse_spec
+from .reading import Reader, VerifyResult
 
 # Pushing, pruning, the remote and the catalog are imported where they are used: a
 # service that reads cached versions (``assetstore.get``) never loads them.
 if TYPE_CHECKING:
-    from .catalog import Catalog, CatalogEntry, SyncReport
-    from .commit import Publisher, Repair
-    from .hashcache import HashCache
-    from .hashing import Callback
-    from .prune import PrunePlan
-    from .push import PushPlan
-    from .remote import Remote
+    from datetime import datetime
+
+    from .aliases import Aliases
+    from .cache.prune import PrunePlan
+    from .catalog.sql import Catalog, CatalogEntry, SyncReport
+    from .io.stream import Callback
+    from .repository.commit import Publisher
+    from .repository.repair import Repair
+    from .repository.repository import Repository
+    from .transfer.push import PushPlan
 
 log = logging.getLogger("assetstore")
-_UNPINNED_PUSH_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    spec: str
-    problems: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 class AssetStore:
@@ -70,8 +51,9 @@ class AssetStore:
             use_locks=settings.use_locks,
             stall_seconds=settings.lock_stall_seconds,
         )
-        self._remote: Remote | None = None
+        self._remote: Repository | None = None
         self._catalog: Catalog | None = None
+        self._reader = Reader(settings, self.cache, lambda: self.remote)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AssetStore:
@@ -84,14 +66,12 @@ class AssetStore:
 
     # -- parts ---------------------------------------------------------------------
     @property
-    def remote(self) -> Remote:
+    def remote(self) -> Repository:
         if self._remote is None:
             self._remote = self._make_remote()
         return self._remote
 
-    def _make_remote(self) -> Remote:
-        from .remote import remote_from_settings
-
+    def _make_remote(self) -> Repository:
         s = self.settings
         if s.provider is None or s.bucket is None:
             raise ConfigError(
@@ -99,188 +79,77 @@ class AssetStore:
                 f"dir {s.assets_dir} only): set ASSETSTORE_STORAGE_PROVIDER and "
                 "ASSETSTORE_STORAGE_BUCKET"
             )
-        return remote_from_settings(s)
+        from .repository.open import repository_for
+
+        return repository_for(s)
 
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = self._open_catalog()
+            from .catalog.open import open_catalog
+
+            self._catalog = open_catalog(self.settings, self._default_catalog)
         return self._catalog
 
-    def _open_catalog(self) -> Catalog:
-        from .catalog import Catalog, engine_for
+    # -- reading (reading.py) --------------------------------------------------------
+    @property
+    def aliases(self) -> Aliases:
+        """Set, list, roll back and remove aliases (``models/bert@prod``)."""
+        from .aliases import Aliases
 
-        url = self.settings.catalog_url
-        if url is None:
-            if self.settings.offline:
-                raise ConfigError("pre-downloaded mode has no catalog: set a provider")
-            self.cache.state.mkdir(parents=True, exist_ok=True)
-            if self._default_catalog.is_symlink():  # SQLite would write where it points
-                raise CacheError(f"refusing to open the catalog through the symlink "
-                                 f"{self._default_catalog}")  # fmt: skip
-            url = f"sqlite:///{self._default_catalog}"
-        try:
-            return Catalog(engine_for(url), table_prefix=self.settings.table_prefix)
-        except AssetStoreError:
-            raise
-        except Exception as exc:
-            raise _catalog_failure(url, exc) from exc
+        return Aliases(self._reader, self.settings.pushed_by)
 
-    # -- reading -------------------------------------------------------------------
+    def resolve(self, spec: str | Spec, *, as_of: datetime | None = None) -> Version:
+        """The version ``spec`` names: a pinned version as is, else the newest match in
+        the bucket (the assets dir in pre-downloaded mode, or when the bucket cannot be
+        reached)."""
+        return self._reader.resolve(spec, as_of=as_of)
+
+    def info(self, spec: str | Spec, *, as_of: datetime | None = None) -> Manifest:
+        """The manifest of the version ``spec`` resolves to (an alias: as it was at
+        ``as_of``, when given)."""
+        return self._reader.info(spec, as_of=as_of)
+
+    def versions(self, name: str) -> list[Version]:
+        """Versions of ``name``, newest first."""
+        return self._reader.versions(name)
+
+    def names(self) -> list[str]:
+        """Every asset name with at least one version."""
+        return self._reader.names()
+
+    def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
+        """Re-hash cached versions against their manifests (all cached, by default)."""
+        return self._reader.verify(specs)
+
     def get(
         self, spec: str | Spec, *, force: bool = False, callback: Callback | None = None
     ) -> Path:
         """The local path of ``spec``, downloading (and verifying) it first if needed."""
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
-        if force and self.settings.offline:
-            raise ConfigError(
-                "--force downloads the version again, which needs a storage provider: "
-                "pre-downloaded mode only serves the assets dir "
-                f"{self.settings.assets_dir} (set ASSETSTORE_STORAGE_PROVIDER)"
-            )
+        self._reader.check_download_possible(force)
         version = self.resolve(parsed)
-        if not force and self.cache.has(parsed.name, version):
-            # parsed once per process while the cached copy's file stays the same
-            manifest = self.cache.manifest(parsed.name, version)
-        elif self.settings.offline:
-            raise AssetNotFoundError(
-                f"{parsed.name}:{version} is not in the assets dir {self.settings.assets_dir} "
-                "and no storage provider is configured (pre-downloaded mode)",
-                name=parsed.name,
-                version=str(version),
-            )
-        else:
+        manifest = self._reader.cached(parsed, version, force=force)
+        if manifest is None:
             manifest = self._download(parsed.name, version, force, callback)
-        return self._local_path(manifest, parsed)
-
-    def resolve(self, spec: str | Spec) -> Version:
-        """The version ``spec`` names: a pinned version as is, else the newest match in
-        the bucket, or in the assets dir when there is no provider or it is unreachable.
-
-        Only an unreachable backend (refused, reset, timed out, DNS) makes it fall back to
-        the assets dir: one that answers "permission denied", "no such bucket" or
-        anything else is an error to report, not to hide behind a cached version."""
-        parsed = parse_spec(spec) if isinstance(spec, str) else spec
-        if parsed.pinned is not None:
-            return parsed.pinned
-        if self.settings.offline:
-            return self._best(parsed, self.cache.versions(parsed.name), "the assets dir")
-        try:
-            found = self.remote.versions(parsed.name)
-        except BackendError as exc:
-            if not _unreachable(exc):
-                raise
-            cached = parsed.best(self.cache.versions(parsed.name))
-            if cached is None:
-                raise
-            log.warning("%s; using the newest cached match %s:%s", exc, parsed.name, cached)
-            return cached
-        return self._best(parsed, found, self.remote.url)
-
-    @staticmethod
-    def _best(spec: Spec, versions: list[Version], where: str) -> Version:
-        best = spec.best(versions)
-        if best is None:
-            listed = ", ".join(str(v) for v in sorted(versions, reverse=True)[:10]) or "none"
-            raise AssetNotFoundError(
-                f"no version of {spec.name} matches {spec} in {where} (versions: {listed})",
-                name=spec.name,
-            )
-        return best
+        self._reader.remember_alias(parsed, version)
+        return self._reader.local_path(manifest, parsed)
 
     def _download(
         self, name: str, version: Version, force: bool, callback: Callback | None
     ) -> Manifest:
-        from .hashing import NoProgress
-        from .pull import fetch_version
+        from .io.stream import NoProgress
+        from .transfer.pull import download
 
-        with (
-            self.cache.writing(f"downloading {name}:{version}"),
-            self.cache.locked(name, version) as heartbeat,
-        ):
-            if not force and self.cache.has(name, version):
-                return self.cache.manifest(name, version)
-            manifest = self._remote_manifest(name, version)
-            log.info("downloading %s (%d files, %d bytes)", manifest.spec, len(manifest.files),
-                     manifest.total_size)  # fmt: skip
-            fetch_version(
-                self.remote,
-                self.cache,
-                manifest,
-                workers=self.settings.workers,
-                callback=callback or NoProgress(),
-                heartbeat=heartbeat,
-                replace=force,
-            )
-            return manifest
-
-    def _remote_manifest(self, name: str, version: Version) -> Manifest:
-        try:
-            return self.remote.manifest(name, version)
-        except AssetNotFoundError:
-            raise AssetNotFoundError(
-                f"{name}:{version} not found in {self.remote.url}", name=name, version=str(version)
-            ) from None
-
-    def _local_path(self, manifest: Manifest, spec: Spec) -> Path:
-        root = self.cache.version_dir(manifest.name, manifest.version)
-        if spec.sub_path is None:
-            return root / manifest.files[0].path if manifest.kind == "file" else root
-        if manifest.lookup(spec.sub_path) is None:
-            raise AssetNotFoundError(
-                f"{manifest.spec} has no file or folder {spec.sub_path!r}", name=manifest.name
-            )
-        return root / spec.sub_path
-
-    def info(self, spec: str | Spec) -> Manifest:
-        """The manifest of the version ``spec`` resolves to (cached copy if pinned)."""
-        parsed = parse_spec(spec) if isinstance(spec, str) else spec
-        version = self.resolve(parsed)
-        if self.cache.has(parsed.name, version) or self.settings.offline:
-            # the process shares the cache's parsed copy: hand out one of its own
-            shared = self.cache.manifest(parsed.name, version)
-            manifest = dataclasses.replace(shared, metadata=dict(shared.metadata))
-        else:
-            manifest = self._remote_manifest(parsed.name, version)
-        if parsed.sub_path is not None:
-            self._local_path(manifest, parsed)  # raises when the sub-path is not there
-        return manifest
-
-    def versions(self, name: str) -> list[Version]:
-        """Versions of ``name``, newest first."""
-        check_name(name)
-        if self.settings.offline:
-            found = self.cache.versions(name)
-        else:
-            found = self.remote.versions(name)
-        if not found:
-            raise AssetNotFoundError(f"no asset named {name} in {self._where()}", name=name)
-        return sorted(found, reverse=True)
-
-    def names(self) -> list[str]:
-        """Every asset name with at least one version."""
-        return self.cache.names() if self.settings.offline else self.remote.names()
-
-    def _where(self) -> str:
-        return (
-            f"the assets dir {self.settings.assets_dir}"
-            if self.settings.offline
-            else (self.remote.url)
-        )
+        return download(
+            self.remote, self.cache, name, version, manifest=self._reader.remote_manifest,
+            workers=self.settings.workers, force=force, callback=callback or NoProgress(),
+        )  # fmt: skip
 
     def url(self, spec: str | Spec, *, expires: int | None = None) -> str:
         """A URL for a file of ``spec``: presigned for ``expires`` seconds (default
         ``ASSETSTORE_URL_EXPIRES``), plain when 0, under the public base when one is set."""
-        parsed = parse_spec(spec) if isinstance(spec, str) else spec
-        manifest = self.info(parsed)
-        if parsed.sub_path is None and manifest.kind == "dir":
-            raise InvalidSpecError(
-                f"{manifest.spec} is a directory: name one file, as {manifest.spec}[path]"
-            )
-        relpath = parsed.sub_path or manifest.files[0].path
-        if manifest.lookup(relpath) != "file":
-            raise AssetNotFoundError(f"{manifest.spec}[{relpath}] is a folder, not a file")
-        [entry] = (e for e in manifest.files if e.path == relpath)
+        manifest, entry = self._reader.one_file(spec)
         path = self.remote.file_path(manifest, entry)
         return self.remote.sign(path, self.settings.url_expires if expires is None else expires)
 
@@ -295,33 +164,12 @@ class AssetStore:
     ) -> PushPlan:
         """What ``push`` would do: version, files, bytes to send, files reused from the
         newest earlier version (referred to where they are stored, not sent again)."""
-        from .push import PushPlan, next_version, plan_files, scan_source
+        from .transfer.push import plan_push
 
-        name, version = parse_target(target)
-        kind, entries, empty_dirs = scan_source(Path(source))
-        if version is None:
-            version = next_version(self.remote.taken(name), bump)
-        elif version in self.remote.versions(name):
-            raise VersionExistsError(
-                f"{name}:{version} already exists; versions are immutable",
-                name=name,
-                version=str(version),
-            )
-        hashes = self._hash_cache()
-        files, reused = plan_files(
-            self.remote, name, version, entries, workers=self.settings.workers, hashes=hashes
-        )
-        hashes.save()
-        return PushPlan(
-            name=name,
-            version=version,
-            kind=kind,
-            files=files,
-            empty_dirs=tuple(empty_dirs),
-            reused=reused,
-            metadata=dict(metadata or {}),
-            explicit=":" in target,
-        )
+        return plan_push(
+            self.remote, self.cache.state, Path(source), target, bump=bump,
+            metadata=metadata, workers=self.settings.workers,
+        )  # fmt: skip
 
     def push(
         self,
@@ -338,31 +186,20 @@ class AssetStore:
         A reservation of the version left by a push that died is reclaimed when its
         pusher is provably gone, or when it is older than ``reclaim_after`` seconds
         (default: the reservation timeout setting)."""
-        from .hashing import NoProgress
+        from .io.stream import NoProgress
+        from .transfer.push import push_plan
 
         plan = self.plan_push(source, target, bump=bump, metadata=metadata)
         publisher = self._publisher(reclaim_after)
-        manifest = self._push_plan(plan, bump, publisher, callback or NoProgress())
-        self._remember_hashes(plan, manifest)
+        manifest = push_plan(
+            self.remote, self.cache.state, plan, publisher, bump=bump,
+            callback=callback or NoProgress(),
+        )  # fmt: skip
         self._record(manifest)
         return manifest
 
-    def _hash_cache(self) -> HashCache:
-        from .hashcache import HashCache
-
-        return HashCache(self.cache.state / "hashes.db")
-
-    def _remember_hashes(self, plan: PushPlan, manifest: Manifest) -> None:
-        """The hashes computed while sending, for the next push of these files."""
-        hashes = self._hash_cache()
-        sent = {entry.path: entry.sha256 for entry in manifest.files}
-        for item in plan.files:
-            if item.sha256 is None:
-                hashes.remember(item.source, item.identity, sent[item.path])
-        hashes.save()
-
     def _publisher(self, reclaim_after: float | None = None) -> Publisher:
-        from .commit import Publisher
+        from .repository.commit import Publisher
 
         s = self.settings
         timeout = s.reservation_timeout_seconds if reclaim_after is None else reclaim_after
@@ -373,45 +210,10 @@ class AssetStore:
             takeover_after=s.reservation_timeout_seconds,
         )
 
-    def _push_plan(
-        self, plan: PushPlan, bump: str, publisher: Publisher, callback: Callback
-    ) -> Manifest:
-        from .push import execute_push, next_version
-
-        for _ in range(_UNPINNED_PUSH_ATTEMPTS - 1):
-            try:
-                return execute_push(self.remote, plan, publisher, callback=callback)
-            except VersionExistsError:
-                if plan.explicit:
-                    raise
-            # another push took this version first: take the next free one
-            version = next_version(self.remote.taken(plan.name), bump)
-            log.info("%s was taken meanwhile; pushing %s:%s", plan.spec, plan.name, version)
-            plan = dataclasses.replace(plan, version=version)
-        return execute_push(self.remote, plan, publisher, callback=callback)
-
     def _record(self, manifest: Manifest) -> None:
-        # The bucket is the source of truth: a committed push must not fail because the
-        # derived index could not be written; say so, and how to rebuild it.
-        try:
-            if self._record_lite(manifest) is None:
-                self.catalog.record(self.remote.url, manifest)
-        except Exception as exc:
-            log.warning(
-                "%s pushed, but the catalog was not updated (%s); run 'assetstore catalog sync'",
-                manifest.spec,
-                exc if isinstance(exc, AssetStoreError) else type(exc).__name__,
-            )
+        from .catalog.open import record
 
-    def _record_lite(self, manifest: Manifest) -> bool | None:
-        """Index with plain sqlite3 when the catalog is the default SQLite file and is
-        not open yet (``catalog_lite.py``); None: the catalog has to do it."""
-        if self._catalog is not None or self.settings.catalog_url is not None:
-            return None
-        from . import catalog_lite
-
-        prefix = self.settings.table_prefix
-        return catalog_lite.record(self._default_catalog, prefix, self.remote.url, manifest)
+        record(self.settings, self._default_catalog, self._catalog, self.remote.url, manifest)
 
     @property
     def _default_catalog(self) -> Path:
@@ -423,11 +225,11 @@ class AssetStore:
         """Copy the version ``spec`` resolves to into ``target``'s backend, with the same
         version number and metadata (server-side where both are one backend). The copy
         holds all its files itself, whatever earlier versions its source refers to."""
-        from .hashing import NoProgress
-        from .replicate import copy_version
+        from .io.stream import NoProgress
+        from .transfer.replicate import copy_version
 
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
-        manifest = self._remote_manifest(parsed.name, self.resolve(parsed))
+        manifest = self._reader.remote_manifest(parsed.name, self.resolve(parsed))
         copied = copy_version(
             self.remote,
             target.remote,
@@ -444,7 +246,7 @@ class AssetStore:
         provably gone or that are older than ``older_than`` seconds (default: the
         reservation timeout); finish commits that were decided and not written. Pushes
         under way are left alone."""
-        from .commit import repair
+        from .repository.repair import repair
 
         s = self.settings
         limit = s.reservation_timeout_seconds if older_than is None else older_than
@@ -455,36 +257,15 @@ class AssetStore:
             dry_run=dry_run,
         )
 
-    def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
-        """Re-hash cached versions against their manifests (all cached, by default)."""
-        targets = self._cached_targets(specs)
-        results = []
-        for name, version in targets:
-            manifest = self.cache.manifest(name, version)
-            results.append(VerifyResult(manifest.spec, tuple(self.cache.problems(manifest))))
-        return results
-
-    def _cached_targets(self, specs: list[str] | None) -> list[tuple[str, Version]]:
-        if not specs:
-            return [(n, v) for n in self.cache.names() for v in self.cache.versions(n)]
-        targets: list[tuple[str, Version]] = []
-        for text in specs:
-            spec = parse_spec(text)
-            matching = [v for v in self.cache.versions(spec.name) if spec.matches(v)]
-            if not matching:
-                raise AssetNotFoundError(f"{spec} is not in the assets dir {self.cache.root}")
-            targets.extend((spec.name, v) for v in matching)
-        return targets
-
     def plan_prune(self, *, keep: int = 1, names: list[str] | None = None) -> PrunePlan:
         """Which cached versions a prune would remove (all but the newest ``keep``)."""
-        from .prune import plan_prune
+        from .cache.prune import plan_prune
 
         return plan_prune(self.cache, keep=keep, names=names)
 
     def prune(self, plan: PrunePlan) -> PrunePlan:
         """Carry out ``plan``; returns what was really removed (busy versions stay)."""
-        from .prune import execute_prune
+        from .cache.prune import execute_prune
 
         with self.cache.writing("pruning"):
             return execute_prune(self.cache, plan)
@@ -500,103 +281,4 @@ class AssetStore:
         return self.catalog.entries(self.remote.url, name)
 
 
-def _catalog_failure(url: str, exc: Exception) -> AssetStoreError:
-    """Why the catalog ``url`` could not be opened, in one line without its secrets."""
-    from .redact import redact_database_url
-
-    shown = redact_database_url(url)
-    if isinstance(exc, ImportError):
-        driver = url.partition("://")[0]
-        hint = "pip install 'assetstore[postgres]'" if "postgres" in driver else "install it"
-        return ConfigError(f"the catalog {shown} needs a driver for {driver!r} "
-                           f"({exc.name or exc}): {hint}")  # fmt: skip
-    if type(exc).__name__ in ("ArgumentError", "NoSuchModuleError"):
-        return ConfigError(
-            f"the catalog URL {shown} is not one SQLAlchemy can use ({type(exc).__name__}); "
-            f"expected {DATABASE_URL_SHAPE}"
-        )
-    return BackendError(f"cannot open the catalog {shown}: {type(exc).__name__}")
-
-
-def _unreachable(exc: BackendError) -> bool:
-    """Whether the backend could not be reached at all (the only case in which an
-    unpinned spec may resolve from the assets dir): what the error says, when the remote
-    said it, else what the exceptions it was raised from say."""
-    if exc.unreachable is not None:
-        return exc.unreachable
-    from .retry import is_unreachable
-
-    return is_unreachable(exc)
-
-
-def get(spec: str, *, environ: Mapping[str, str] | None = None) -> Path:
-    """The local path of ``spec``, for services: settings come from the environment.
-
-    The settings are read again whenever the environment, the working directory or the
-    config file differ from the last calls' (the store built from them is reused while
-    they do not); the cached copy's manifest is parsed again whenever its file changes.
-    """
-    return _stores.store_for(environ).get(spec)
-
-
-class _StoresByEnvironment:
-    """The stores ``get`` built, by what their settings were read from: the whole
-    environment, the working directory (relative paths, ``./assetstore.yaml``) and the
-    config file's identity. A few are kept: a process rarely switches between more."""
-
-    _KEEP = 4
-
-    def __init__(self) -> None:
-        self._known: list[tuple[Mapping[Any, Any], Path | None, object, AssetStore]] = []
-        self._lock = threading.Lock()
-
-    def store_for(self, environ: Mapping[str, str] | None) -> AssetStore:
-        if environ is None or environ is os.environ:
-            # os.environ's own bytes: comparing them costs well under a microsecond a
-            # variable, where a decoded copy costs one (and a pod may have thousands).
-            raw = getattr(os.environ, "_data", None)
-            current: Mapping[Any, Any] = raw if isinstance(raw, dict) else dict(os.environ)
-            env: Mapping[str, str] = os.environ
-        else:
-            current = env = dict(environ)
-        try:
-            cwd: Path | None = Path.cwd()
-        except OSError:  # the working directory was removed
-            cwd = None
-        config = _config_identity(env)
-        for known_env, known_cwd, known_config, store in self._known:
-            if known_cwd == cwd and known_config == config and known_env == current:
-                return store
-        snapshot = dict(current)  # before reading the settings: a change since shows
-        store = AssetStore(Settings.load(env))
-        if config is not _RECENT:
-            with self._lock:
-                self._known = [(snapshot, cwd, config, store), *self._known[: self._KEEP - 1]]
-        return store
-
-    def clear(self) -> None:
-        with self._lock:
-            self._known = []
-
-
-_RECENT = object()  # a config file changed too recently for its stamps to be trusted
-
-
-def _config_identity(env: Mapping[str, str]) -> object:
-    """What tells the config file ``Settings.load`` would read apart from another
-    version of it (None when there is none)."""
-    chosen = env.get("ASSETSTORE_CONFIG")
-    path = Path(chosen).expanduser() if chosen else Path("assetstore.yaml")
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    if time.time_ns() - changed_ns(info) < _SETTLE_NS:
-        return _RECENT
-    return (path.absolute(), identity_of(info))
-
-
-_stores = _StoresByEnvironment()
-
-
-__all__ = ["AssetStore", "IntegrityError", "VerifyResult", "get"]
+__all__ = ["AssetStore", "VerifyResult"]

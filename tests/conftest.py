@@ -138,7 +138,7 @@ def postgres_url(postgres_server: Any) -> Iterator[str]:
 
     import sqlalchemy
 
-    from assetstore.catalog import dispose_engines
+    from assetstore.catalog.sql import dispose_engines
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = sqlalchemy.create_engine(postgres_server.url, isolation_level="AUTOCOMMIT")

@@ -1,7 +1,8 @@
 """A fault-injecting HTTP proxy for reliability tests: it sits between a client and a
 real S3 server on 127.0.0.1 and, at a seeded rate, answers 500 / 503 SlowDown / 429,
-resets the connection mid-body, truncates a response, or stalls past the client's read
-timeout. Everything else is forwarded unchanged.
+resets the connection mid-body, truncates a response, stalls past the client's read
+timeout, or drips the body (the head at once, then a byte every ``drip_seconds``: no
+read timeout of any SDK ever fires on that). Everything else is forwarded unchanged.
 
     with FaultProxy(upstream="http://127.0.0.1:5000", rate=0.1, seed=7) as proxy:
         ... point the client at proxy.url ...
@@ -21,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
 
-FAULTS = ("500", "503", "429", "reset", "truncate", "stall")
+FAULTS = ("500", "503", "429", "reset", "truncate", "stall")  # "drip" is asked for by name
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 _ERROR_BODIES = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
@@ -39,12 +40,14 @@ class FaultProxy:
         seed: int,
         faults: tuple[str, ...] = FAULTS,
         stall_seconds: float = 3.0,
+        drip_seconds: float = 0.5,
     ) -> None:
         target = urlsplit(upstream)
         self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
         self.rate = rate
         self.faults = faults
         self.stall_seconds = stall_seconds
+        self.drip_seconds = drip_seconds
         self.counts: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -111,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self._reset()
             return
+        if fault == "drip":
+            self._drip(status, headers, payload)
+            return
         if fault == "truncate" and payload:
             self._send_head(status, headers, len(payload))
             self.wfile.write(payload[: max(1, len(payload) // 3)])
@@ -163,6 +169,19 @@ class _Handler(BaseHTTPRequestHandler):
         ).encode()
         self._send_head(status, [("Content-Type", "application/xml")], len(body))
         self.wfile.write(body)
+
+    def _drip(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+        """The head at once, then the body a byte at a time, until the client leaves."""
+        body = payload or b" " * 1024  # even an empty answer is made to drip
+        self._send_head(status, headers, len(body))
+        try:
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(self.owner.drip_seconds)
+        except OSError:
+            pass  # the client gave up: what it should do
+        self.close_connection = True
 
     def _reset(self) -> None:
         """Close with RST instead of FIN: what a dropped connection looks like."""

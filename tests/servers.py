@@ -248,11 +248,12 @@ class AzuriteServer:
 
 
 def _azurite_binary() -> str:
-    override = os.environ.get("ASSETSTORE_AZURITE")
+    override = os.environ.get("ASSETSTORE_TEST_AZURITE")
     if override:
         if not Path(override).is_file():
             raise ServerUnavailable(
-                f"ASSETSTORE_AZURITE={override} does not exist; unset it or run {INSTALL_SCRIPT}"
+                f"ASSETSTORE_TEST_AZURITE={override} does not exist; unset it or run "
+                f"{INSTALL_SCRIPT}"
             )
         return override
     local = REPO / ".test-servers" / "node_modules" / ".bin" / "azurite-blob"
@@ -262,7 +263,7 @@ def _azurite_binary() -> str:
     if found:
         return found
     raise ServerUnavailable(
-        f"azurite-blob not found (looked in {local}, $ASSETSTORE_AZURITE and PATH); "
+        f"azurite-blob not found (looked in {local}, $ASSETSTORE_TEST_AZURITE and PATH); "
         f"install it with: {INSTALL_SCRIPT}"
     )
 
@@ -350,9 +351,9 @@ class PostgresServer:
 
 
 def _pg_bin() -> Path:
-    override = os.environ.get("ASSETSTORE_PGBIN")
+    override = os.environ.get("ASSETSTORE_TEST_PGBIN")
     if override and not (Path(override) / "pg_ctl").is_file():
-        raise ServerUnavailable(f"ASSETSTORE_PGBIN={override} has no pg_ctl")
+        raise ServerUnavailable(f"ASSETSTORE_TEST_PGBIN={override} has no pg_ctl")
     candidates = [override] if override else []
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
     found = shutil.which("pg_ctl")
@@ -361,7 +362,7 @@ def _pg_bin() -> Path:
         if (Path(cand) / "initdb").is_file() and (Path(cand) / "pg_ctl").is_file():
             return Path(cand)
     raise ServerUnavailable(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found in $ASSETSTORE_PGBIN, "
+        "PostgreSQL server binaries (initdb, pg_ctl) not found in $ASSETSTORE_TEST_PGBIN, "
         f"/usr/lib/postgresql/*/bin or PATH; install them with: {INSTALL_SCRIPT} "
         "(runs: apt-get install -y postgresql)"
     )

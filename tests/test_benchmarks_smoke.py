@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 5 (``benchmarks/``) in its smoke version, so that it
+"""The benchmark suite (``benchmarks/``) in its smoke version, so that it
 cannot rot: ``python -m benchmarks.run --quick`` (tiny data, one run, the local provider
 and a moto server, no peer that needs its own virtualenv), then the report rendered
 from its JSON. Figures are not checked here: the targets live in the report.
@@ -82,7 +82,35 @@ def test_quick_suite_runs_and_renders(tmp_path: Path) -> None:
     (out / "benchmarks.md").unlink()
     _run("benchmarks.report", str(out / "benchmarks.json"), timeout=60)
     page = (out / "benchmarks.md").read_text()
-    for heading in ("# Benchmarks", "## Targets of issue 5", "## All results", "## Method"):
+    for heading in ("# Benchmarks", "## Goals", "## All results", "## Method"):
         assert f"\n{heading}\n" in f"\n{page}", heading
     assert "| local | W1 | push | assetstore |" in page
     assert (out / "img" / "benchmarks.svg").read_text().startswith("<svg")
+
+
+def test_a_baseline_commit_runs_side_by_side(tmp_path: Path) -> None:
+    found = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if found.returncode:
+        pytest.skip("not a git checkout: there is no earlier commit to run")
+    sha = found.stdout.strip()
+    out, work = tmp_path / "out", tmp_path / "work"
+    _run(
+        "benchmarks.run", "--quick", "--baseline", "HEAD", "--backends", "local",
+        "--workloads", "W1", "--out", str(out), "--work", str(work), timeout=240,
+    )  # fmt: skip
+    results = json.loads((out / "benchmarks.json").read_text())
+
+    baseline = f"assetstore@{sha}"
+    assert results["meta"]["baselines"] == [baseline]
+    assert (work / f"baseline-{sha}" / "assetstore" / "__init__.py").is_file()
+    for op in ("push", "pull"):
+        assert _median(results, ("local", "W1", op, baseline)) > 0
+        now = next(r for r in results["rows"] if (r["workload"], r["op"], r["tool"]) ==
+                   ("W1", op, "assetstore"))  # fmt: skip
+        assert now["ratios"][baseline] > 0
+    page = (out / "benchmarks.md").read_text()
+    assert "\n## Before and after\n" in page
+    assert f"| local | W1 | push | {sha} |" in page

@@ -13,7 +13,7 @@ import sqlalchemy
 from conftest import run_cli_process
 
 from assetstore import AssetStore, BackendError
-from assetstore.catalog import SCHEMA_VERSION, Catalog, engine_for
+from assetstore.catalog.sql import SCHEMA_VERSION, Catalog, engine_for
 
 Tree = Callable[..., Path]
 Cli = Callable[..., tuple[int, str, str]]

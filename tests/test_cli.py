@@ -277,3 +277,29 @@ def test_writes_to_a_read_only_assets_dir_exit_8(
     assert (code, out) == (8, "")
     assert "Read-only file system" in err or "ermission" in err
     assert cli("--assets-dir", str(read_only), "pull", "m:0.1")[0] == 0  # reading still works
+
+
+def test_global_flags_after_the_command_count_as_before_it(
+    cli: Cli, local_env: dict[str, str], make_tree: Tree, tmp_path: Path
+) -> None:
+    tree = make_tree({"vocab.txt": b"hello"})
+    other = tmp_path / "other-bucket"
+    assert cli("push", str(tree), "models/bert", "--bucket", str(other))[0] == 0
+    assert (other / "assets").is_dir() and not (tmp_path / "bucket").exists()
+    elsewhere = tmp_path / "elsewhere"
+    code, out, _ = cli(
+        "pull", "models/bert", "--bucket", str(other), "--assets-dir", str(elsewhere)
+    )
+    assert code == 0 and Path(out.strip()).is_relative_to(elsewhere)
+    assert (
+        cli("versions", "models/bert", "--prefix", "nothing-here", "--bucket", str(other))[0] == 3
+    )
+
+
+def test_debug_and_store_after_the_command(
+    cli: Cli, local_env: dict[str, str], tmp_path: Path
+) -> None:
+    code, _, err = cli("versions", "nothing", "--debug")
+    assert code == 3 and "Traceback" in err
+    code, _, err = cli("versions", "nothing", "--store", "archive")
+    assert code == 6 and "store 'archive' is named" in err

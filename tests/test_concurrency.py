@@ -16,7 +16,7 @@ import pytest
 from conftest import run_cli_process
 
 from assetstore import AssetStore, Version
-from assetstore.cache import Cache
+from assetstore.cache.cache import Cache
 
 Tree = Callable[..., Path]
 

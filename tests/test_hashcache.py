@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from assetstore.hashcache import HashCache, Identity, identity, stat_identity
-from assetstore.hashing import sha256_file
+from assetstore.cache.hashcache import HashCache, Identity, identity, stat_identity
+from assetstore.io.stream import sha256_file
 
 FAKE = "sha256:" + "f" * 64  # a hash no content has: proves the file was not read
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from assetstore import AssetStore, IntegrityError, Version
-from assetstore.manifest import MAX_INFLATED, FileEntry, Manifest, parse_manifest
+from assetstore.model.manifest import MAX_INFLATED, FileEntry, Manifest, parse_manifest
 
 SHA = "sha256:" + "0" * 64
 

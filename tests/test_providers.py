@@ -11,10 +11,33 @@ from typing import Any
 import pytest
 
 from assetstore import AssetNotFoundError, BackendError, ConfigError, Settings
-from assetstore.providers import make_filesystem, storage_options_from_env
-from assetstore.remote import Remote, describe
+from assetstore.backends.base import Timeouts
+from assetstore.backends.faults import describe
+from assetstore.backends.memory import MemoryBackend
+from assetstore.backends.registry import S3 as S3_PROVIDER
+from assetstore.backends.registry import make_backend
+from assetstore.config.settings import storage_options_from_env
+from assetstore.repository.repository import Repository as Remote
 
 S3 = {"ASSETSTORE_STORAGE_PROVIDER": "s3", "ASSETSTORE_STORAGE_BUCKET": "b"}
+
+
+def make_filesystem(
+    provider: str,
+    options: dict[str, Any],
+    *,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 60.0,
+) -> Any:
+    """The filesystem the backend of ``provider`` builds with ``options``."""
+    timeouts = Timeouts(connect_timeout, read_timeout)
+    return make_backend(provider, "b", options, timeouts=timeouts, part_size=8 * 2**20).fs
+
+
+class _NamedLikeS3(MemoryBackend):
+    """The memory backend, naming its objects as S3 does (s3://bucket/key)."""
+
+    provider = S3_PROVIDER
 
 
 def options(provider: str, **env: str) -> dict[str, Any]:
@@ -86,13 +109,15 @@ def test_backend_settings_defaults_and_environment() -> None:
     assert shown["auto_create_bucket"] == "env ASSETSTORE_AUTO_CREATE_BUCKET"
 
 
-def test_a_gcs_emulator_host_is_reached_anonymously() -> None:
+def test_a_gcs_emulator_host_is_reached_anonymously(tmp_path: Path) -> None:
     emulator = options("gcs", STORAGE_EMULATOR_HOST="127.0.0.1:4443")
     assert emulator == {"endpoint_url": "http://127.0.0.1:4443", "token": "anon"}
     fs: Any = make_filesystem("gcs", emulator)
     assert fs.credentials.credentials is None  # no Authorization header is sent
-    keyed = options("gcs", STORAGE_EMULATOR_HOST="h:1", GOOGLE_APPLICATION_CREDENTIALS="/k")
-    assert keyed["token"] == "/k"
+    key = tmp_path / "sa.json"
+    key.write_text("{}")
+    keyed = options("gcs", STORAGE_EMULATOR_HOST="h:1", GOOGLE_APPLICATION_CREDENTIALS=str(key))
+    assert keyed["token"] == str(key)
 
 
 def test_s3_filesystems_leave_retries_to_us_and_time_out() -> None:
@@ -136,9 +161,7 @@ def test_azure_filesystems_leave_retries_to_us() -> None:
 
 
 def _remote(tmp_path: Path) -> Remote:
-    fs = make_filesystem("memory", {})
-    return Remote(fs, provider="s3", bucket="my-bucket", prefix="assets",
-                  secrets=("hunter2hunter2",))  # fmt: skip
+    return Remote(_NamedLikeS3("my-bucket"), prefix="assets", secrets=("hunter2hunter2",))
 
 
 def test_errors_name_the_bucket_and_key_and_no_secret(tmp_path: Path) -> None:
@@ -184,11 +207,9 @@ def test_describe_says_what_kind_of_failure() -> None:
 def test_a_retried_create_that_had_landed_is_not_taken_for_a_rival(tmp_path: Path) -> None:
     """A create-if-absent write whose answer was lost is retried: finding its own bytes
     there is success; anything else is someone else's."""
-    remote = Remote(make_filesystem("memory", {}), provider="memory",
-                    bucket=f"/t-{tmp_path.name}", prefix="assets")  # fmt: skip
+    remote = Remote(MemoryBackend(f"/t-{tmp_path.name}"), prefix="assets")
     path = f"{remote.root}/.manifests/m/0.0.reserved"
     remote.fs.pipe_file(path, b"mine")
-    remote._create_once(path, b"mine")  # the first attempt had landed
-    with pytest.raises(FileExistsError):
-        remote._create_once(path, b"someone else's")
+    assert remote.create_once(path, b"mine")  # the first attempt had landed
+    assert not remote.create_once(path, b"someone else's")
     remote.fs.rm(remote.root, recursive=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from assetstore import AssetStore, Version
-from assetstore.pull import RESUMABLE_SIZE
+from assetstore.transfer.pull import RESUMABLE_SIZE
 
 Tree = Callable[..., Path]
 SIZE = RESUMABLE_SIZE + 5 * 1024 * 1024 + 123

@@ -77,3 +77,27 @@ def test_describe_masks_secrets() -> None:
     shown = repr(Settings.load(env).describe())
     assert "c2VjcmV0a2V5" not in shown and "hunter2" not in shown
     assert "AccountName=a;AccountKey=***" in shown and "bob:***@db" in shown
+
+
+def test_overrides_are_parsed_as_their_variables_are(tmp_path: Path) -> None:
+    store = AssetStore.from_env({}, assets_dir=str(tmp_path), use_locks="false", workers="8")
+    assert store.settings.use_locks is False and store.settings.workers == 8
+    assert AssetStore.from_env({}, assets_dir=tmp_path, use_locks=True).settings.use_locks
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"workers": 0}, "workers=0 is invalid: must be at least 1"),
+        ({"workers": "many"}, "workers='many' is invalid"),
+        ({"url_expires": -5}, "url_expires=-5 is invalid"),
+        ({"part_size_mib": 1}, "part_size_mib=1 is invalid"),
+        ({"use_locks": "maybe"}, "use_locks='maybe' is invalid"),
+        ({"retry_deadline_seconds": "soon"}, "retry_deadline_seconds='soon' is invalid"),
+    ],
+)
+def test_a_bad_override_is_a_config_error(
+    tmp_path: Path, override: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        AssetStore.from_env({}, assets_dir=tmp_path, **override)

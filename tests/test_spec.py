@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assetstore import InvalidSpecError, Spec, Version, parse_spec
-from assetstore.spec import check_name, parse_target
+from assetstore.model.spec import check_name, parse_target
 
 
 @pytest.mark.parametrize(

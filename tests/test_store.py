@@ -8,7 +8,7 @@ import logging
 import os
 import posixpath
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -163,7 +163,7 @@ def test_a_second_push_reads_only_the_files_that_changed(
     identity: the second push reads no unchanged file, and still sees the changed one."""
     import types
 
-    from assetstore import hashcache
+    from assetstore.cache import hashcache
 
     files = {f"f{i}": bytes([i]) * 1000 for i in range(5)}
     tree = make_tree(files)
@@ -186,16 +186,17 @@ def test_uploads_go_folder_by_folder_in_turns(
 ) -> None:
     """Uploads under way at once land in different folders (a server that keeps objects
     as files creates each one under its folder's lock)."""
-    from assetstore.remote import Remote
+    from assetstore.repository.repository import Repository as Remote
 
     monkeypatch.setenv("ASSETSTORE_WORKERS", "1")  # one at a time: the order is the plan's
     sent: list[str] = []
-    real = Remote.upload
-    monkeypatch.setattr(
-        Remote,
-        "upload",
-        lambda self, src, dst, **kw: sent.append(dst) or real(self, src, dst, **kw),
-    )
+    real = Remote.write_async
+
+    async def spy(self: Remote, dst: str, data: bytes, **_: object) -> None:
+        sent.append(dst)
+        await real(self, dst, data)
+
+    monkeypatch.setattr(Remote, "write_async", spy)
     names = ["a/1", "a/2", "a/3", "b/1", "b/2", "c", "d/e/1"]
     manifest = AssetStore.from_env().push(make_tree({n: n.encode() for n in names}), "m")
     folders = [posixpath.dirname(s.split("/m/0.0/")[1]) for s in sent]
@@ -312,10 +313,11 @@ def test_unpinned_spec_falls_back_to_the_cache_when_the_backend_is_unreachable(
     store.get("m:0.0")
     fresh = AssetStore.from_env(retry_attempts=1)
 
-    def refuse(*args: object, **kwargs: object) -> None:
+    async def refuse(*args: object, **kwargs: object) -> AsyncIterator[list[object]]:
         raise ConnectionRefusedError(111, "Connection refused")
+        yield []  # an async generator, as listings are
 
-    monkeypatch.setattr(fresh.remote.fs, "ls", refuse)  # the backend is down
+    monkeypatch.setattr(fresh.remote.backend, "listing", refuse)  # the backend is down
     with caplog.at_level(logging.WARNING, logger="assetstore"):
         path = fresh.get("m")
     assert (path / "a").read_bytes() == b"1"

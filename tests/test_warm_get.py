@@ -12,7 +12,7 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,9 @@ from assetstore import (
     Manifest,
     Version,
 )
-from assetstore import cache as cache_module
-from assetstore import store as store_module
-from assetstore.manifest import parse_manifest
+from assetstore import environment as store_module
+from assetstore.cache import memo as cache_module
+from assetstore.model.manifest import parse_manifest
 
 Tree = Callable[..., Path]
 
@@ -87,7 +87,7 @@ def test_an_unchanged_cached_manifest_is_parsed_once(pushed: AssetStore, parses:
         assert AssetStore.from_env().get("m:0.0") == first  # another store, same process
         assert assetstore.get("m:0.0[a]") == first / "a"
     assert parses == []  # the download left its manifest in the memo: never parsed here
-    cache_module._MANIFESTS.clear()
+    cache_module.MANIFESTS.clear()
     for _ in range(3):
         assetstore.get("m:0.0")
     assert parses == ["m:0.0"]
@@ -112,7 +112,7 @@ def test_a_change_the_file_stamps_do_not_show_is_still_seen(
     recently changed manifest is compared byte for byte, not trusted on its stamps."""
     monkeypatch.setattr(cache_module, "_identity_of", lambda info: (0, 0, 0, 0, 0))
     pushed.get("m:0.0[b]")  # the download's own copy
-    cache_module._MANIFESTS.clear()
+    cache_module.MANIFESTS.clear()
     pushed.get("m:0.0[b]")  # read and parsed
     pushed.get("m:0.0[b]")  # read again: the file is recent
     rewrite_in_place(manifest_copy(pushed), rename_b_to_x)
@@ -278,10 +278,11 @@ def test_module_get_follows_the_config_file(
 
 # -- resolving an unpinned spec when the backend fails ---------------------------------
 def _failing(store: AssetStore, monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
-    def fail(*args: object, **kwargs: object) -> None:
+    async def fail(*args: object, **kwargs: object) -> AsyncIterator[list[object]]:
         raise exc
+        yield []  # an async generator, as listings are
 
-    monkeypatch.setattr(store.remote.fs, "ls", fail)
+    monkeypatch.setattr(store.remote.backend, "listing", fail)
 
 
 @pytest.mark.parametrize(
@@ -362,8 +363,8 @@ def _loaded(code: str, env: dict[str, str]) -> set[str]:
 
 
 HEAVY = {
-    "assetstore.remote", "assetstore.push", "assetstore.pull", "assetstore.transfer",
-    "assetstore.prune", "assetstore.catalog", "fsspec", "click", "sqlalchemy", "filelock",
+    "assetstore.repository", "assetstore.backends.base", "assetstore.transfer",
+    "assetstore.cache.prune", "assetstore.catalog", "fsspec", "click", "sqlalchemy", "filelock",
     "concurrent.futures", "asyncio",
 }  # fmt: skip
 
@@ -399,7 +400,7 @@ def test_the_fast_path_check_agrees_with_the_explained_one() -> None:
     nothing wrong with; both must agree on every string."""
     import random
 
-    from assetstore import paths
+    from assetstore.model import paths
 
     alphabet = "ab./\\:C\x00\x1f\x7f\u00e9 "
     rng = random.Random(5)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from assetstore.multipart import _Part
+from assetstore.backends.s3 import _crc32
 
 from .conftest import PART_SIZE_MIB, Backend
 
@@ -138,17 +138,16 @@ def test_s3_path_style_addressing_by_hostname(backend: Backend, tmp_path: Path) 
 def test_s3_failed_multipart_upload_is_aborted(backend: Backend, tmp_path: Path) -> None:
     """Parts under S3's 5 MiB minimum: completing the upload fails, and the upload is
     aborted (no parts left to bill), not left behind."""
-    from assetstore import aio
     from assetstore.errors import BackendError
-    from assetstore.hashing import NoProgress
+    from assetstore.io.stream import NoProgress
 
     store = backend.store()
     remote = store.remote
-    remote.part_size = MIB
+    remote.backend.part_size = MIB
     source = write_big(tmp_path / "big.bin", 3)
     target = backend.key("x/big.bin")
     with pytest.raises(BackendError, match="EntityTooSmall"):
-        aio.run(remote.fs, lambda: remote.upload_async(
+        remote.run(lambda: remote.upload_async(
             source, target, callback=NoProgress(), window=2))  # fmt: skip
     uploads = backend.raw.call_s3("list_multipart_uploads", Bucket=backend.bucket)
     assert uploads.get("Uploads", []) == []
@@ -174,7 +173,7 @@ def test_s3_parts_carry_a_crc32_unless_checksums_are_turned_off(
     data = write_big(tmp_path / "big.bin", 11).read_bytes()
     store.push(tmp_path / "big.bin", "big")
     parts = [data[i : i + PART_SIZE_MIB * MIB] for i in range(0, len(data), PART_SIZE_MIB * MIB)]
-    crc32 = [_Part.of(part).crc32.encode() for part in parts]
+    crc32 = [_crc32(part).encode() for part in parts]
     expected = crc32 if calculation == "when_supported" else [None] * len(parts)
     assert sorted(sent, key=str) == sorted(expected, key=str)
     assert backend.store().get("big:0.0").read_bytes() == data

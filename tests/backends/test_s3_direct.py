@@ -1,4 +1,4 @@
-"""The lean S3 GET/PUT path (``assetstore/s3direct.py``) on moto with signature and
+"""The direct S3 GET/PUT path (``assetstore/backends/s3_http.py``) on moto with signature and
 policy checks on: what it signs is accepted byte for byte, and what it cannot do is
 handed to s3fs, whose errors are the ones users see."""
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from assetstore import AssetStore, aio
+from assetstore import AssetStore
+from assetstore.backends.s3_http import S3Direct
 from assetstore.errors import AssetStoreError
-from assetstore.s3direct import S3Direct
 
 from .conftest import moto_with_iam
 
@@ -45,13 +45,13 @@ def signed_s3() -> Iterator[SignedS3]:
 
 
 def direct_of(store: AssetStore) -> S3Direct:
-    direct = store.remote._direct
+    direct = store.remote.backend.direct
     assert direct is not None, "an S3 store with plain options takes the fast path"
     return direct
 
 
 def run(store: AssetStore, work: Any) -> Any:
-    return aio.run(store.remote.fs, work)
+    return store.remote.run(work)
 
 
 def test_signed_requests_are_accepted_for_every_kind_of_key(
@@ -141,3 +141,17 @@ def test_sse_options_become_headers() -> None:
         "x-amz-server-side-encryption": "aws:kms",
         "x-amz-server-side-encryption-aws-kms-key-id": "arn:key",
     }
+
+
+def test_an_upload_signed_with_the_digest_it_was_given_is_accepted(
+    signed_s3: SignedS3, tmp_path: Path
+) -> None:
+    import hashlib
+
+    store = AssetStore.from_env({**signed_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
+    direct = direct_of(store)
+    path = f"{signed_s3.bucket}/direct/hashed"
+    data = b"the bytes read from the source"
+    assert run(store, lambda: direct.put(path, data, hashlib.sha256(data).hexdigest()))
+    assert store.remote.fs.cat_file(path) == data
+    assert direct.enabled

@@ -5,8 +5,10 @@ server for S3 (moto), GCS (fake-gcs-server) and Azure (Azurite)."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -24,9 +26,9 @@ from assetstore import (
     InvalidSpecError,
     Version,
     VersionExistsError,
-    pull,
 )
-from assetstore.check import check_backend
+from assetstore.repository.check import check_backend
+from assetstore.transfer import pull
 
 from .conftest import Backend, subprocess_env
 
@@ -141,8 +143,10 @@ def test_presigned_urls_serve_the_bytes(backend: Backend, make_tree: Tree) -> No
     assert fetch(store.url("models/clf")) == b"weights"
     with pytest.raises(InvalidSpecError, match="is a directory"):
         store.url("models/bert")
-    with pytest.raises(AssetNotFoundError, match="folder, not a file"):
+    with pytest.raises(InvalidSpecError, match="is a folder: name one file in it"):
         store.url("models/bert[vocab]")
+    with pytest.raises(AssetNotFoundError, match=r"no file or folder 'nope\.txt'"):
+        store.url("models/bert[nope.txt]")
 
 
 def test_plain_and_public_base_urls(backend: Backend, tmp_path: Path) -> None:
@@ -300,3 +304,29 @@ def test_config_check_reports_every_capability(backend: Backend) -> None:
     assert [c.name for c in report.checks][1:] == ["list", "write", "exclusive", "read", "delete"]
     assert [c.status for c in report.checks] == ["ok"] * 6
     assert backend.objects() == {}  # the probe object is gone
+
+
+def test_a_listing_never_loses_a_version_while_other_objects_come_and_go(
+    backend: Backend, make_tree: Tree
+) -> None:
+    store = backend.store()
+    store.push(make_tree({"a.txt": b"a"}), "m")
+    churn = backend.store()  # another client: its own connection and loop
+    stop = threading.Event()
+
+    def come_and_go() -> None:
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            path = churn.remote.reservation_path("m", Version(9, i % 20))
+            churn.remote.create_bytes(path, b"{}")
+            churn.remote.delete(path)
+
+    worker = threading.Thread(target=come_and_go)
+    worker.start()
+    try:
+        seen = [store.remote.versions("m") for _ in range(150)]
+    finally:
+        stop.set()
+        worker.join()
+    assert [v for v in seen if v != [Version(0, 0)]] == []

@@ -1,7 +1,7 @@
 """Fault-injection and crash tests. Trial counts are reduced by default so CI stays
 within its budget; the full counts run with
 
-    ASSETSTORE_FULL_RELIABILITY=1 .venv/bin/python -m pytest tests/reliability -v
+    ASSETSTORE_TEST_FULL_RELIABILITY=1 .venv/bin/python -m pytest tests/reliability -v
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-FULL = os.environ.get("ASSETSTORE_FULL_RELIABILITY") == "1"
+FULL = os.environ.get("ASSETSTORE_TEST_FULL_RELIABILITY") == "1"
 
 
 def trials(full: int, ci: int) -> int:

@@ -21,11 +21,11 @@ except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.
     from faultproxy import FaultProxy, _Handler  # type: ignore[no-redef]
 
 from assetstore.errors import EXIT_CODES
-from assetstore.manifest import Manifest, parse_manifest
-from assetstore.spec import Version
+from assetstore.model.manifest import Manifest, parse_manifest
+from assetstore.model.spec import Version
 
 # Read at import: the suite's autouse fixture clears ASSETSTORE_* before each test.
-REPORT_DIR = os.environ.get("ASSETSTORE_RELIABILITY_REPORT_DIR")
+REPORT_DIR = os.environ.get("ASSETSTORE_TEST_RELIABILITY_REPORT_DIR")
 __all__ = ["EXIT_CODES", "S3", "HeadSafeFaultProxy", "servers"]
 
 
@@ -242,7 +242,7 @@ def cache_files(version_dir: Path) -> dict[str, bytes]:
 
 def write_report(name: str, report: dict[str, Any], tmp_path: Path) -> Path:
     """Write the figures of a run as JSON into the test's tmp dir, and also into
-    ``$ASSETSTORE_RELIABILITY_REPORT_DIR`` when it is set (where the docs' figures
+    ``$ASSETSTORE_TEST_RELIABILITY_REPORT_DIR`` when it is set (where the docs' figures
     come from); print a one-line summary (shown with ``pytest -s`` or ``-rP``)."""
     text = json.dumps(report, indent=2, sort_keys=True)
     path = tmp_path / f"{name}.json"

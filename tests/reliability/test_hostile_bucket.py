@@ -18,7 +18,7 @@ import pytest
 from conftest import ByteCounter, run_cli_process
 
 from assetstore import AssetStore, CacheError, IntegrityError, Version
-from assetstore import manifest as manifest_module
+from assetstore.model import manifest as manifest_module
 
 from .support import sha256_bytes
 

@@ -9,7 +9,7 @@ client, the bucket holds only complete versions whose bytes are exactly one push
 every reported push is there, every cache verifies, and ``repair`` removes whatever the
 failed pushes could not clean up themselves.
 
-CI runs 200 operations; ``ASSETSTORE_FULL_RELIABILITY=1`` runs 1,000 (see
+CI runs 200 operations; ``ASSETSTORE_TEST_FULL_RELIABILITY=1`` runs 1,000 (see
 docs/reliability.md for the figures and the command).
 """
 

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from assetstore import ConfigError, IntegrityError, InvalidSpecError, Version
-from assetstore.config_file import load_config, substitute
-from assetstore.manifest import parse_manifest
-from assetstore.paths import check_relpath
-from assetstore.push import next_version
-from assetstore.spec import parse_spec, parse_target
+from assetstore.config.file import load_config, substitute
+from assetstore.model.manifest import parse_manifest
+from assetstore.model.paths import check_relpath
+from assetstore.model.spec import parse_spec, parse_target
+from assetstore.transfer.push import next_version
 
 from .conftest import FULL
 

@@ -1,0 +1,113 @@
+"""The catalog's schema, defined once: table names, the columns each insert writes,
+``SCHEMA_VERSION``, the migrations, and the INSERT statements. Both writers execute
+these statements — SQLAlchemy's ``text()`` (``sql.py``, behind the SQLModel tables the
+catalog API promises) and the standard library's ``sqlite3`` (``fast.py``, which keeps
+SQLAlchemy out of a push's start-up) — in the ``:name`` parameter style both accept.
+
+A schema change is made here: a new column goes into ``COLUMNS`` (and the SQLModel
+table in ``sql.py``, which a test holds to ``COLUMNS``), a new version into
+``SCHEMA_VERSION`` with a migration in ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..model.manifest import Manifest
+
+SCHEMA_VERSION = 2
+DEFAULT_TABLE_PREFIX = "assetstore_"
+TABLE_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,30}")
+# The columns an insert writes, by table (the id is the database's).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "assets": ("backend", "name"),
+    "versions": (
+        "asset_id", "major", "minor", "kind", "total_size", "file_count", "pushed_at",
+        "pushed_by", "metadata_json",
+    ),
+    "files": ("version_id", "path", "size", "sha256"),
+}  # fmt: skip
+# What makes a row unique: an insert of a row that exists does nothing (ON CONFLICT DO
+# NOTHING, SQLite 3.24 and PostgreSQL 9.5 on), so two writers at once never fail.
+UNIQUE: dict[str, tuple[str, ...]] = {
+    "assets": ("backend", "name"),
+    "versions": ("asset_id", "major", "minor"),
+}
+# MIGRATIONS[n] takes a catalog from version n - 1 to n: statements, {p} the prefix.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE {p}versions ADD COLUMN missing_since TIMESTAMP",),
+}
+
+
+@dataclass(frozen=True)
+class Statements:
+    """The statements of one table prefix."""
+
+    prefix: str
+
+    def table(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def insert(self, table: str) -> str:
+        columns = COLUMNS[table]
+        unique = UNIQUE.get(table)
+        conflict = f" ON CONFLICT ({', '.join(unique)}) DO NOTHING" if unique else ""
+        return (
+            f"INSERT INTO {self.table(table)} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(':' + c for c in columns)}){conflict}"
+        )
+
+    @property
+    def asset_id(self) -> str:
+        return f"SELECT id FROM {self.table('assets')} WHERE backend = :backend AND name = :name"
+
+    @property
+    def version_id(self) -> str:
+        return (
+            f"SELECT id FROM {self.table('versions')} "
+            "WHERE asset_id = :asset_id AND major = :major AND minor = :minor"
+        )
+
+    @property
+    def schema_version(self) -> str:
+        return f"SELECT value FROM {self.table('meta')} WHERE key = 'schema_version'"
+
+    def migration(self, step: int) -> tuple[str, ...]:
+        return tuple(text.format(p=self.prefix) for text in MIGRATIONS[step])
+
+
+def version_row(manifest: Manifest) -> dict[str, Any]:
+    """The columns of a version row but its asset id (``pushed_at`` as the manifest's
+    ISO text: each writer stores it as its driver wants)."""
+    return {
+        "major": manifest.version.major,
+        "minor": manifest.version.minor,
+        "kind": manifest.kind,
+        "total_size": manifest.total_size,
+        "file_count": len(manifest.files),
+        "pushed_at": manifest.pushed_at,
+        "pushed_by": manifest.pushed_by,
+        "metadata_json": json.dumps(manifest.metadata, sort_keys=True),
+    }
+
+
+def file_rows(version_id: int, manifest: Manifest) -> list[dict[str, Any]]:
+    return [
+        {"version_id": version_id, "path": e.path, "size": e.size, "sha256": e.sha256}
+        for e in manifest.files
+    ]
+
+
+def check_prefix(prefix: str) -> str:
+    if not TABLE_PREFIX.fullmatch(prefix):
+        raise ValueError(f"table_prefix {prefix!r} must match {TABLE_PREFIX.pattern}")
+    return prefix
+
+
+def stored_time(timestamp: str) -> str:
+    """A manifest's ISO timestamp as SQLAlchemy keeps a DateTime in SQLite (no zone)."""
+    return datetime.fromisoformat(timestamp).strftime("%Y-%m-%d %H:%M:%S.%f")

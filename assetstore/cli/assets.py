@@ -1,0 +1,240 @@
+"""Commands on versions: push, pull, list, versions, info, url, verify, prune, copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import AssetNotFoundError, ConfigError
+from .aliases import as_of_option, parse_as_of
+from .app import cli
+from .output import emit, human_size, json_option, progress
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("target")
+@click.option("--bump", type=click.Choice(["minor", "major"]), default="minor", show_default=True)
+@click.option("--meta", multiple=True, metavar="KEY=VALUE", help="User metadata (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
+@click.option(
+    "--reclaim-after",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Reclaim the version's reservation if a dead push left it this long ago.",
+)
+@json_option
+@click.pass_context
+def push(
+    ctx: click.Context, path: Path, target: str, bump: str, meta: tuple[str, ...],
+    dry_run: bool, reclaim_after: float | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Push PATH (a file or a directory tree) as TARGET: NAME or NAME:MAJOR.MINOR.
+
+    Prints the pushed spec. The first push of a name is 0.0; later pushes bump the
+    minor version (--bump major: the next major).
+
+    \b
+    Examples:
+      assetstore push ./bert models/bert
+      assetstore push model.bin models/clf:2.0 --meta commit=abc123
+    """
+    store = ctx.obj.store()
+    metadata = _parse_meta(meta)
+    if dry_run:
+        plan = store.plan_push(path, target, bump=bump, metadata=metadata)
+        lines = [
+            f"would push {plan.spec}: {len(plan.files)} files, {human_size(plan.total_bytes)}; "
+            f"upload {human_size(plan.upload_bytes)}, reuse {len(plan.reused)} unchanged file(s)"
+        ]
+        emit(plan.to_dict(), as_json, lines)
+        return
+    with progress(ctx, "push") as callback:
+        manifest = store.push(
+            path, target, bump=bump, metadata=metadata, callback=callback,
+            reclaim_after=reclaim_after,
+        )  # fmt: skip
+    emit({"spec": manifest.spec, **manifest.to_dict()}, as_json, [manifest.spec])
+
+
+def _parse_meta(pairs: tuple[str, ...]) -> dict[str, str]:
+    metadata = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--meta")
+        metadata[key] = value
+    return metadata
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--to", "to", type=click.Path(path_type=Path), metavar="DIR",
+              help="Fill DIR as an assets dir (a deploy artifact).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Download again, replacing the cached copy.")
+@json_option
+@click.pass_context
+def pull(ctx: click.Context, spec: str, to: Path | None, force: bool, as_json: bool) -> None:
+    """Download SPEC if needed and print its local path.
+
+    \b
+    Examples:
+      assetstore pull models/bert:1.2
+      cat "$(assetstore pull 'models/bert:1.2[vocab.txt]')"
+      assetstore pull models/bert --to ./image/assets   # then serve it read-only
+    """
+    store = ctx.obj.store()
+    if to is not None:
+        store = store.with_assets_dir(to)
+    with progress(ctx, "pull") as callback:
+        path = store.get(spec, force=force, callback=callback)
+    emit({"path": str(path)}, as_json, [str(path)])
+
+
+@cli.command("list")
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """List asset names, one per line.
+
+    \b
+    Example:
+      assetstore list --json
+    """
+    names = ctx.obj.store().names()
+    emit(names, as_json, names)
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@click.pass_context
+def versions(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List the versions of NAME, newest first.
+
+    \b
+    Example:
+      assetstore versions models/bert
+    """
+    found = [str(v) for v in ctx.obj.store().versions(name)]
+    emit(found, as_json, found)
+
+
+@cli.command()
+@click.argument("spec")
+@as_of_option
+@json_option
+@click.pass_context
+def info(ctx: click.Context, spec: str, as_of: str | None, as_json: bool) -> None:
+    """Show what SPEC resolves to: version, kind, size, pusher, metadata, files.
+    With --as-of, an alias SPEC resolves to what the alias was at that time.
+
+    \b
+    Example:
+      assetstore info models/bert:1 --json
+    """
+    manifest = ctx.obj.store().info(spec, as_of=parse_as_of(as_of))
+    lines = [
+        f"{manifest.spec}  {manifest.kind}  {len(manifest.files)} files  "
+        f"{human_size(manifest.total_size)}",
+        f"pushed {manifest.pushed_at} by {manifest.pushed_by}",
+        *(f"meta {k}={v}" for k, v in sorted(manifest.metadata.items())),
+        *(f"  {e.sha256[7:19]}  {e.size:>12}  {e.path}" for e in manifest.files),
+    ]
+    emit(manifest.to_dict(), as_json, lines)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--expires", type=click.IntRange(min=0), default=None,
+              help="Seconds the URL stays valid [default: ASSETSTORE_URL_EXPIRES, 3600]; "
+                   "0 prints the plain, unsigned URL.")  # fmt: skip
+@click.pass_context
+def url(ctx: click.Context, spec: str, expires: int | None) -> None:
+    """Print a URL for a file of SPEC: presigned where the backend signs URLs, or under
+    ASSETSTORE_PUBLIC_URL_BASE (a CDN) when that is set.
+
+    \b
+    Example:
+      assetstore url 'models/bert:1.2[vocab.txt]' --expires 600
+    """
+    click.echo(ctx.obj.store().url(spec, expires=expires))
+
+
+@cli.command()
+@click.argument("specs", nargs=-1)
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, specs: tuple[str, ...], as_json: bool) -> None:
+    """Re-hash cached versions (all, or those SPECS match) against their manifests.
+
+    Exits with 5 when any copy is corrupt; 'assetstore pull --force SPEC' repairs it.
+    Nothing to verify is no pass: an empty assets dir exits with 3, a missing one with 6.
+
+    \b
+    Example:
+      assetstore verify models/bert
+    """
+    store = ctx.obj.store()
+    root = store.settings.assets_dir
+    if not root.is_dir():
+        raise ConfigError(f"the assets dir {root} does not exist: check --assets-dir or "
+                          "ASSETSTORE_ASSETS_DIR")  # fmt: skip
+    results = store.verify(list(specs) or None)
+    if not results:
+        raise AssetNotFoundError(f"nothing to verify: the assets dir {root} holds no version")
+    data = [{"spec": r.spec, "ok": r.ok, "problems": list(r.problems)} for r in results]
+    lines = [f"{r.spec}: " + ("ok" if r.ok else "; ".join(r.problems)) for r in results]
+    emit(data, as_json, lines)
+    bad = [r.spec for r in results if not r.ok]
+    if bad:
+        from ..errors import IntegrityError
+
+        raise IntegrityError(f"corrupt in the cache: {', '.join(bad)}; repair with pull --force")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--keep", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Newest versions of each name to keep.")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Show what would be removed.")
+@json_option
+@click.pass_context
+def prune(
+    ctx: click.Context, names: tuple[str, ...], keep: int, dry_run: bool, as_json: bool
+) -> None:
+    """Free cache space: remove all but the newest --keep cached versions of each
+    asset (or of NAMES). Versions being pulled by another process are kept.
+
+    \b
+    Example:
+      assetstore prune --keep 2 --dry-run
+    """
+    store = ctx.obj.store()
+    plan = store.plan_prune(keep=keep, names=list(names) or None)
+    done = plan if dry_run else store.prune(plan)
+    verb = "would remove" if dry_run else "removed"
+    lines = [f"{verb} {i.name}:{i.version} ({human_size(i.size)})" for i in done.remove]
+    emit({**done.to_dict(), "dry_run": dry_run}, as_json, lines)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--from", "source", required=True, help="Named store to copy from.")
+@click.option("--to", "target", required=True, help="Named store to copy to.")
+@json_option
+@click.pass_context
+def copy(ctx: click.Context, spec: str, source: str, target: str, as_json: bool) -> None:
+    """Copy the version SPEC resolves to from one named store to another, keeping its
+    version number and metadata; checksums are verified. Prints the copied spec.
+
+    \b
+    Example:
+      assetstore copy models/bert:1.2 --from staging --to prod
+    """
+    state = ctx.obj
+    stores = [state.store_named(name) for name in (source, target)]
+    with progress(ctx, "copy") as callback:
+        manifest = stores[0].copy_to(stores[1], spec, callback=callback)
+    emit({"spec": manifest.spec, "from": source, "to": target}, as_json, [manifest.spec])

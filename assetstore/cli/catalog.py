@@ -1,0 +1,91 @@
+"""The catalog commands: catalog sync, upgrade, history."""
+
+from __future__ import annotations
+
+import click
+
+from .app import cli
+from .output import emit, human_size, json_option
+
+
+@cli.group()
+def catalog() -> None:
+    """The SQL catalog of pushed versions."""
+
+
+@catalog.command("sync")
+@click.option("--forget-missing", is_flag=True, help="Delete rows whose manifest is gone.")
+@json_option
+@click.pass_context
+def catalog_sync(ctx: click.Context, forget_missing: bool, as_json: bool) -> None:
+    """Reconcile the catalog with the bucket's manifests (the source of truth): add
+    versions it lacks, flag rows whose manifest is gone (--forget-missing deletes them).
+
+    \b
+    Example:
+      assetstore catalog sync --json
+    """
+    report = ctx.obj.store().sync_catalog(forget_missing=forget_missing)
+    changes = [
+        *(f"skipped {s}: {why}" for s, why in report.malformed.items()),
+        *(f"added {s}" for s in report.added),
+        *(f"flagged {s}: its manifest is gone from the bucket" for s in report.flagged_missing),
+        *(f"restored {s}" for s in report.restored),
+        *(f"forgot {s}" for s in report.forgotten),
+    ]
+    summary = (
+        f"{len(report.added)} added, {len(report.flagged_missing)} flagged missing, "
+        f"{len(report.restored)} restored, {len(report.forgotten)} forgotten, "
+        f"{report.unchanged} unchanged"
+        + (f", {len(report.malformed)} malformed (skipped)" if report.malformed else "")
+    )
+    emit(report.to_dict(), as_json, [*changes, summary])
+    if report.malformed:
+        from ..errors import IntegrityError
+
+        raise IntegrityError(
+            f"catalog sync skipped {len(report.malformed)} malformed manifest(s): "
+            + ", ".join(report.malformed)
+        )
+
+
+@catalog.command("upgrade")
+@json_option
+@click.pass_context
+def catalog_upgrade(ctx: click.Context, as_json: bool) -> None:
+    """Migrate the catalog's schema to this version of assetstore, in place, keeping
+    every row (opening the catalog does it too; this says what happened).
+
+    \b
+    Example:
+      assetstore catalog upgrade
+    """
+    found = ctx.obj.store().catalog
+    before, now = found.upgraded_from, found.schema_version
+    line = (
+        f"created schema v{now}" if before is None
+        else f"schema v{now} (was v{before})" if before != now
+        else f"schema v{now}: up to date"
+    )  # fmt: skip
+    emit({"from": before, "to": now}, as_json, [line])
+
+
+@catalog.command("history")
+@click.argument("name", required=False)
+@json_option
+@click.pass_context
+def catalog_history(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Every version the catalog has indexed: who pushed it, when, how big.
+
+    \b
+    Example:
+      assetstore catalog history models/bert
+    """
+    entries = ctx.obj.store().history(name)
+    lines = [
+        f"{e.name}:{e.version}  {e.pushed_at.isoformat()}  {e.pushed_by}  "
+        f"{human_size(e.total_size)}"
+        + (f"  [manifest gone since {e.missing_since:%Y-%m-%d}]" if e.missing_since else "")
+        for e in entries
+    ]
+    emit([e.to_dict() for e in entries], as_json, lines)

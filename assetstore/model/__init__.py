@@ -1,0 +1,1 @@
+"""Pure values, no I/O: names, versions and specs, relative paths, manifests."""

@@ -1,0 +1,282 @@
+"""Reading versions: which version a spec names, from the bucket or — with no provider
+(pre-downloaded mode), or a bucket that cannot be reached — from the assets dir; its
+manifest; where its files are in the cache; and verifying what the cache holds."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .cache.cache import Cache
+from .config.settings import Settings
+from .errors import AssetNotFoundError, BackendError, ConfigError, InvalidSpecError
+from .model.manifest import FileEntry, Manifest
+from .model.spec import Spec, Version, check_name, parse_spec
+
+if TYPE_CHECKING:
+    from .release.lockfile import Locked
+    from .repository.repository import Repository
+
+log = logging.getLogger("assetstore")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    spec: str
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Reader:
+    """The read side of a store. ``remote`` builds the repository on first use (never
+    in pre-downloaded mode)."""
+
+    def __init__(self, settings: Settings, cache: Cache, remote: Callable[[], Repository]) -> None:
+        self.settings = settings
+        self.cache = cache
+        self._remote = remote
+
+    @property
+    def remote(self) -> Repository:
+        return self._remote()
+
+    def resolve(self, spec: str | Spec, *, as_of: datetime | None = None) -> Version:
+        """The version ``spec`` names: a pinned version as is, else the newest match in
+        the bucket, or in the assets dir when there is no provider or it is unreachable.
+
+        Only an unreachable backend (refused, reset, timed out, DNS) makes it fall back to
+        the assets dir: one that answers "permission denied", "no such bucket" or
+        anything else is an error to report, not to hide behind a cached version."""
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        if self.settings.lockfile:
+            return self._locked(parsed).version
+        if parsed.pinned is not None:
+            return parsed.pinned
+        if parsed.alias is not None:
+            return self._alias_value(parsed, as_of)
+        if self.settings.offline:
+            where = f"the assets dir {self.cache.root} (pre-downloaded mode: no storage provider)"
+            return self._best(parsed, self.cache.versions(parsed.name), where, None)
+        try:
+            found = self.remote.versions(parsed.name)
+        except BackendError as exc:
+            if not _unreachable(exc):
+                raise
+            cached = parsed.best(self.cache.versions(parsed.name))
+            if cached is None:
+                raise
+            log.warning("%s; using the newest cached match %s:%s", exc, parsed.name, cached)
+            return cached
+        return self._best(parsed, found, self.remote.url, self.remote.url)
+
+    def _locked(self, spec: Spec) -> Locked:
+        """The lockfile's entry for ``spec``: a lock in force answers every resolution,
+        and a spec it does not cover is an error, never a fall-through to the bucket."""
+        from .release.lockfile import load
+
+        path = str(self.settings.lockfile)
+        for entry in load(Path(path)):
+            if entry.covers(spec):
+                return entry
+        raise AssetNotFoundError(
+            f"{spec} is not in the lockfile {path} (ASSETSTORE_LOCKFILE): lock it, or unset "
+            "ASSETSTORE_LOCKFILE", name=spec.name
+        )  # fmt: skip
+
+    def _alias_value(self, spec: Spec, as_of: datetime | None) -> Version:
+        """What ``NAME@ALIAS[~N]`` is: from its journal in the bucket, or from what the
+        assets dir recorded when there is no provider (or it cannot be reached)."""
+        from .cache.aliases import recalled_or_fail
+        from .model.alias import value_of
+        from .repository import journal
+
+        name, alias = spec.name, str(spec.alias)
+        if self.settings.offline and not spec.back and as_of is None:
+            return recalled_or_fail(self.cache, name, alias)
+        if self.settings.offline:
+            raise AssetNotFoundError(
+                f"{spec}: the assets dir records only what an alias is now (pre-downloaded "
+                "mode has no journal)", name=name
+            )  # fmt: skip
+        try:
+            last = None if as_of is not None else spec.back + 1
+            found = journal.moves(self.remote, name, alias, last=last)
+        except BackendError as exc:
+            if not _unreachable(exc) or spec.back or as_of is not None:
+                raise
+            cached = recalled_or_fail(self.cache, name, alias)
+            log.warning(
+                "%s; using what the assets dir recorded: %s@%s is %s", exc, name, alias, cached
+            )
+            return cached
+        if not found:
+            raise AssetNotFoundError(
+                f"{name} has no alias {alias!r} in {self.remote.url}",
+                name=name,
+                backend=self.remote.url,
+            )
+        return value_of(found, str(spec), back=spec.back, as_of=as_of)
+
+    @staticmethod
+    def _best(spec: Spec, versions: list[Version], where: str, backend: str | None) -> Version:
+        best = spec.best(versions)
+        if best is None:
+            listed = ", ".join(str(v) for v in sorted(versions, reverse=True)[:10]) or "none"
+            raise AssetNotFoundError(
+                f"no version of {spec.name} matches {spec} in {where} (versions: {listed})",
+                name=spec.name,
+                backend=backend,
+            )
+        return best
+
+    def check_download_possible(self, force: bool) -> None:
+        if force and self.settings.offline:
+            raise ConfigError(
+                "--force downloads the version again, which needs a storage provider: "
+                "pre-downloaded mode only serves the assets dir "
+                f"{self.settings.assets_dir} (set ASSETSTORE_STORAGE_PROVIDER)"
+            )
+
+    def cached(self, spec: Spec, version: Version, *, force: bool) -> Manifest | None:
+        """The manifest of the cached copy, or None when it must be downloaded; in
+        pre-downloaded mode a version not cached is not found."""
+        if not force and self.cache.has(spec.name, version):
+            # parsed once per process while the cached copy's file stays the same
+            return self.cache.manifest(spec.name, version)
+        if self.settings.offline:
+            raise AssetNotFoundError(
+                f"{spec.name}:{version} is not in the assets dir {self.settings.assets_dir} "
+                "and no storage provider is configured (pre-downloaded mode)",
+                name=spec.name,
+                version=str(version),
+            )
+        return None
+
+    def remember_alias(self, spec: Spec, version: Version) -> None:
+        """A version got through ``NAME@ALIAS`` is recorded in the assets dir: a deploy
+        dir then serves the alias with no provider."""
+        if spec.alias is not None and not spec.back and not self.settings.offline:
+            from .cache.aliases import remember
+
+            remember(self.cache, spec.name, spec.alias, version)
+
+    def remote_manifest(self, name: str, version: Version) -> Manifest:
+        if self.settings.lockfile:  # only the manifest the lock pins
+            from .release.locking import verified_manifest
+
+            return verified_manifest(
+                self.remote, self._locked(Spec(name, version.major, version.minor))
+            )
+        try:
+            return self.remote.manifest(name, version)
+        except AssetNotFoundError:
+            url = self.remote.url
+            raise AssetNotFoundError(
+                f"{name}:{version} not found in {url}", name=name, version=str(version), backend=url
+            ) from None
+
+    def local_path(self, manifest: Manifest, spec: Spec) -> Path:
+        root = self.cache.version_dir(manifest.name, manifest.version)
+        if spec.sub_path is None:
+            return root / manifest.files[0].path if manifest.kind == "file" else root
+        if manifest.lookup(spec.sub_path) is None:
+            raise AssetNotFoundError(
+                f"{manifest.spec} has no file or folder {spec.sub_path!r}", name=manifest.name
+            )
+        return root / spec.sub_path
+
+    def info(self, spec: str | Spec, *, as_of: datetime | None = None) -> Manifest:
+        """The manifest of the version ``spec`` resolves to (cached copy if pinned)."""
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        version = self.resolve(parsed, as_of=as_of)
+        if self.cache.has(parsed.name, version) or self.settings.offline:
+            # the process shares the cache's parsed copy: hand out one of its own
+            shared = self.cache.manifest(parsed.name, version)
+            manifest = dataclasses.replace(shared, metadata=dict(shared.metadata))
+        else:
+            manifest = self.remote_manifest(parsed.name, version)
+        if parsed.sub_path is not None:
+            self.local_path(manifest, parsed)  # raises when the sub-path is not there
+        return manifest
+
+    def one_file(self, spec: str | Spec) -> tuple[Manifest, FileEntry]:
+        """The version ``spec`` resolves to and the one file it names (a file asset's
+        file, or a directory's ``[sub/path]``)."""
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        manifest = self.info(parsed)
+        if parsed.sub_path is None and manifest.kind == "dir":
+            raise InvalidSpecError(
+                f"{manifest.spec} is a directory: name one file, as {manifest.spec}[path]"
+            )
+        relpath = parsed.sub_path or manifest.files[0].path
+        if manifest.lookup(relpath) != "file":
+            raise InvalidSpecError(f"{manifest.spec}[{relpath}] is a folder: name one file in it")
+        [entry] = (e for e in manifest.files if e.path == relpath)
+        return manifest, entry
+
+    def versions(self, name: str) -> list[Version]:
+        """Versions of ``name``, newest first."""
+        check_name(name)
+        if self.settings.offline:
+            found = self.cache.versions(name)
+        else:
+            found = self.remote.versions(name)
+        if not found:
+            backend = None if self.settings.offline else self.remote.url
+            raise AssetNotFoundError(
+                f"no asset named {name} in {self._where()}", name=name, backend=backend
+            )
+        return sorted(found, reverse=True)
+
+    def names(self) -> list[str]:
+        """Every asset name with at least one version."""
+        return self.cache.names() if self.settings.offline else self.remote.names()
+
+    def _where(self) -> str:
+        return (
+            f"the assets dir {self.settings.assets_dir}"
+            if self.settings.offline
+            else (self.remote.url)
+        )
+
+    def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
+        """Re-hash cached versions against their manifests (all cached, by default)."""
+        from .cache.verify import problems  # hashing: not part of a warm get's imports
+
+        targets = self._cached_targets(specs)
+        results = []
+        for name, version in targets:
+            manifest = self.cache.manifest(name, version)
+            results.append(VerifyResult(manifest.spec, tuple(problems(self.cache, manifest))))
+        return results
+
+    def _cached_targets(self, specs: list[str] | None) -> list[tuple[str, Version]]:
+        if not specs:
+            return [(n, v) for n in self.cache.names() for v in self.cache.versions(n)]
+        targets: list[tuple[str, Version]] = []
+        for text in specs:
+            spec = parse_spec(text)
+            matching = [v for v in self.cache.versions(spec.name) if spec.matches(v)]
+            if not matching:
+                raise AssetNotFoundError(f"{spec} is not in the assets dir {self.cache.root}")
+            targets.extend((spec.name, v) for v in matching)
+        return targets
+
+
+def _unreachable(exc: BackendError) -> bool:
+    """Whether the backend could not be reached at all (the only case in which an
+    unpinned spec may resolve from the assets dir): what the error says, when the remote
+    said it, else what the exceptions it was raised from say."""
+    if exc.unreachable is not None:
+        return exc.unreachable
+    from .backends.faults import is_unreachable
+
+    return is_unreachable(exc)

@@ -1,0 +1,1 @@
+"""Releases: lockfiles that pin a service's assets, and syncing exactly what they pin."""

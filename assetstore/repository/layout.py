@@ -1,0 +1,86 @@
+"""The bucket layout: where each object of a store lives. Pure functions only.
+
+Under ``{bucket}/{prefix}``::
+
+    {name}/{version}/<files this version sent>
+    .manifests/{name}/{version}.json               # the commit point (plain JSON)
+    .manifests/{name}/{version}.reserved           # create-if-absent, before any byte moves
+    .manifests/{name}/{version}.{id}.outcome       # the decision on reservation {id}
+    .aliases/{name}/{alias}/{move:010d}.json       # an alias's journal, one entry per move
+
+A version's files live under its own folder, or — a file an earlier version already
+held, reused by a push instead of sent or copied again — under that earlier version's
+folder, at the ``<version>/<path>`` its manifest entry names (``stored_at``): always an
+earlier, committed version of the same name. So the objects of one version may be read
+through any later one. This tool only deletes the folder of a version reserved and never
+committed (``commit.py``); anything that ever deletes a committed version must first
+keep the objects later manifests refer to.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import AssetStoreError
+from ..model.manifest import FileEntry, Manifest
+from ..model.spec import VERSION_TEXT, Version, check_name
+
+MANIFESTS = ".manifests"
+ALIASES = ".aliases"
+MOVE_FILE = re.compile(r"([0-9]{10})\.json")
+MANIFEST_FILE = re.compile(VERSION_TEXT + r"\.json")
+RESERVED_FILE = re.compile(VERSION_TEXT + r"\.reserved")
+OUTCOME_FILE = re.compile(VERSION_TEXT + r"\.([0-9a-f]{32})\.outcome")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of one store: ``root`` is ``{bucket}/{prefix}`` as the backend names it."""
+
+    root: str
+
+    def data_path(self, name: str, version: Version, relpath: str = "") -> str:
+        base = f"{self.root}/{name}/{version}"
+        return f"{base}/{relpath}" if relpath else base
+
+    def file_path(self, manifest: Manifest, entry: FileEntry) -> str:
+        """Where the bytes of ``manifest``'s file ``entry`` are: in its version's folder,
+        or in the earlier version's folder the entry names."""
+        version, relpath = entry.location(manifest.version)
+        return self.data_path(manifest.name, version, relpath)
+
+    @property
+    def manifests_folder(self) -> str:
+        return f"{self.root}/{MANIFESTS}"
+
+    def manifest_folder(self, name: str) -> str:
+        return f"{self.root}/{MANIFESTS}/{name}"
+
+    def manifest_path(self, name: str, version: Version) -> str:
+        return f"{self.manifest_folder(name)}/{version}.json"
+
+    def reservation_path(self, name: str, version: Version) -> str:
+        return f"{self.manifest_folder(name)}/{version}.reserved"
+
+    def outcome_path(self, name: str, version: Version, reservation_id: str) -> str:
+        return f"{self.manifest_folder(name)}/{version}.{reservation_id}.outcome"
+
+    def alias_folder(self, name: str, alias: str | None = None) -> str:
+        base = f"{self.root}/{ALIASES}/{name}"
+        return f"{base}/{alias}" if alias else base
+
+    def move_path(self, name: str, alias: str, number: int) -> str:
+        return f"{self.alias_folder(name, alias)}/{number:010d}.json"
+
+    def under(self, folder: str, path: str) -> str:
+        """``path`` relative to ``folder`` (both as the backend names them)."""
+        return path.strip("/").removeprefix(folder.strip("/") + "/")
+
+
+def valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except AssetStoreError:
+        return False
+    return True

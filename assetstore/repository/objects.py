@@ -1,0 +1,85 @@
+"""The objects of the version protocol (``commit.py``) in the bucket, read and written
+through a repository: reservations and decisions, the manifest's write, and the removal
+of the data of a push that will never commit."""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import VersionExistsError
+from ..model.manifest import Manifest
+from ..model.spec import Version
+from .layout import OUTCOME_FILE, RESERVED_FILE
+from .repository import Repository
+from .reservations import Reservation, parse_reservation
+
+
+def reservation(repo: Repository, name: str, version: Version) -> Reservation | None:
+    path = repo.reservation_path(name, version)
+    found = repo.read_optional(path, doing="reading the reservation")
+    return None if found is None else parse_reservation(name, version, found)
+
+
+def reservations(repo: Repository) -> list[Reservation]:
+    """Every reservation in the store: pushes under way, or that died."""
+    held = []
+    for name, base in repo.manifest_objects():
+        match = RESERVED_FILE.fullmatch(base)
+        if match:
+            found = reservation(repo, name, Version.parse(match[1]))
+            if found is not None:
+                held.append(found)
+    return sorted(held, key=lambda r: (r.name, r.version))
+
+
+def outcomes(repo: Repository) -> list[tuple[str, Version, str]]:
+    """Every decision on a reservation: (name, version, reservation id)."""
+    found = []
+    for name, base in repo.manifest_objects():
+        match = OUTCOME_FILE.fullmatch(base)
+        if match:
+            found.append((name, Version.parse(match[1]), match[2]))
+    return sorted(found)
+
+
+def release(repo: Repository, name: str, version: Version) -> None:
+    """Delete the reservation of ``name:version`` (none there is no error)."""
+    repo.delete(repo.reservation_path(name, version))
+
+
+def commit(repo: Repository, manifest: Manifest, data: bytes) -> None:
+    """Write the manifest ``data`` (plain JSON), create-if-absent: the version now
+    exists. No timestamp: the same manifest is the same bytes, which a retried
+    write, and a commit rolled forward by another process, rely on."""
+    path = repo.manifest_path(manifest.name, manifest.version)
+    if not repo.create_once(path, data, doing=f"committing {manifest.spec} at"):
+        raise VersionExistsError(f"{manifest.spec} already exists", name=manifest.name)
+
+
+def discard(repo: Repository, name: str, version: Version) -> None:
+    """Remove the data of a push that will never commit (see commit.py). Fails while
+    objects remain, so the reservation that guards the folder is kept until then."""
+    remove_tree(repo, repo.data_path(name, version))
+
+
+def remove_tree(repo: Repository, path: str) -> None:
+    """Delete every object under ``path``. A push that does not know yet that it
+    was reclaimed may still be adding some (it looks every second): delete again, a
+    few times, before giving up."""
+
+    with repo.errors("removing the files of a failed push at", path=path):
+        repo.check_inside(path)
+        for wait in (0.5, 1.0, 2.0, 4.0, None):
+            entries = repo.listed(path)
+            if not entries:
+                return
+            paths = [e.path for e in entries]
+            repo.run(lambda: repo.backend.delete(paths))  # noqa: B023 (run at once)
+            if not repo.listed(path):
+                return
+            if wait is not None:
+                time.sleep(wait)
+        raise OSError(
+            f"objects remain under {path} after deleting them (a push may still be "
+            "writing there: run 'assetstore repair' again once it has ended)"
+        )

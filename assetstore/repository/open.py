@@ -1,0 +1,46 @@
+"""The repository that settings describe: the provider's backend, the retry policy,
+the bucket's options."""
+
+from __future__ import annotations
+
+from ..config.settings import Settings
+from ..errors import AssetStoreError, ConfigError
+from .repository import Repository
+
+
+def repository_for(settings: Settings) -> Repository:
+    """The repository ``settings`` describe: backend, retry policy, bucket options."""
+    from ..backends import faults
+    from ..backends.base import Timeouts
+    from ..backends.registry import make_backend
+    from ..io.policy import RetryPolicy
+    from ..redact import scrub, secret_values
+
+    s = settings
+    assert s.provider is not None and s.bucket is not None
+    secrets = tuple(secret_values(dict(s.storage_options)))
+    timeouts = Timeouts(s.connect_timeout_seconds, s.read_timeout_seconds)
+    try:
+        backend = make_backend(
+            s.provider, s.bucket, s.storage_options, timeouts=timeouts,
+            part_size=s.part_size_mib * 2**20,
+        )  # fmt: skip
+        backend.fs  # noqa: B018 (built now: a bad option is a ConfigError here, not later)
+    except AssetStoreError:
+        raise
+    except Exception as exc:  # the SDK refused the options before any request
+        reason = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0], secrets)
+        raise ConfigError(
+            f"cannot set up provider {s.provider!r} for {s.bucket}: {reason}"
+        ) from exc
+    retry = RetryPolicy(
+        faults.is_transient, attempts=s.retry_attempts, deadline_seconds=s.retry_deadline_seconds
+    )
+    return Repository(
+        backend,
+        prefix=s.prefix,
+        retry=retry,
+        secrets=secrets,
+        auto_create_bucket=s.auto_create_bucket,
+        public_url_base=s.public_url_base,
+    )

@@ -1,0 +1,230 @@
+"""``Repository``: one store — a backend, a bucket and a prefix — as the rest of
+assetstore sees it: versions, manifests, the protocol's small objects, and the one
+place where what a backend raises becomes an assetstore error (``errors``), with the
+bucket and key named and no secret.
+
+Every backend call goes through the retry policy with a time bound: a request is cut
+after its budget (``Timeouts.budget``), no attempt starts after the retry deadline.
+Blocking methods run their coroutine on the backend's loop; the ``*_async`` ones are
+for transfers already running there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import quote
+
+from ..backends import faults
+from ..errors import (
+    BackendError,
+    IntegrityError,
+)
+from ..io.stream import Callback
+from ..model.manifest import Manifest, parse_manifest
+from ..model.spec import Version
+from .bucket import BucketStore
+from .layout import MANIFEST_FILE, RESERVED_FILE, valid_name
+
+log = logging.getLogger("assetstore")
+T = TypeVar("T")
+# A whole object of unknown size (a manifest, a protocol object) is read in ranges of
+# this many bytes, each a request with its own time bound: a server that drips its
+# answer fails the first range within about a minute (default timeouts), and a large
+# manifest still comes whole.
+WHOLE_READ_CHUNK = 256 * 2**10
+
+
+class Repository(BucketStore):
+    """One asset store on one backend, as the rest of assetstore sees it."""
+
+    # -- reads ---------------------------------------------------------------------------
+    def versions(self, name: str) -> list[Version]:
+        """Committed versions of ``name``, oldest first (one LIST, no data tree)."""
+        return sorted(self._scan(name)[0])
+
+    def taken(self, name: str) -> list[Version]:
+        """Versions committed or reserved by a push under way."""
+        committed, reserved = self._scan(name)
+        return sorted(committed | reserved)
+
+    def _scan(self, name: str) -> tuple[set[Version], set[Version]]:
+        folder = self.manifest_folder(name)
+        with self.errors(f"listing versions of {name} in", path=folder):
+            entries = self.listed(folder, recursive=False)
+            if not entries:
+                self.require_bucket()  # nothing there, or no bucket at all?
+        committed, reserved = set(), set()
+        for entry in entries:
+            base = entry.path.rstrip("/").rsplit("/", 1)[-1]
+            if match := MANIFEST_FILE.fullmatch(base):
+                committed.add(Version.parse(match[1]))
+            elif match := RESERVED_FILE.fullmatch(base):
+                reserved.add(Version.parse(match[1]))
+        return committed, reserved
+
+    def names(self) -> list[str]:
+        """Every asset name with at least one committed version."""
+        found = self.manifest_objects()
+        return sorted({name for name, base in found if MANIFEST_FILE.fullmatch(base)})
+
+    def manifest(self, name: str, version: Version) -> Manifest:
+        return self.manifest_and_digest(name, version)[0]
+
+    def manifest_and_digest(self, name: str, version: Version) -> tuple[Manifest, str]:
+        """The manifest, and the sha256 of its bytes as stored (what a lockfile pins)."""
+        import hashlib
+
+        path = self.manifest_path(name, version)
+        doing = f"reading the manifest of {name}:{version} at"
+        with self.errors(doing, path=path, not_found=True):
+            data = self._read_whole(path)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        return parse_manifest(data, name=name, version=version), digest
+
+    def manifests(self, names: list[str] | None = None) -> Iterator[Manifest | IntegrityError]:
+        """Every committed manifest, or for one that cannot be read as a manifest, the
+        error that says why (one bad object must not hide the others)."""
+        for name in self.names() if names is None else names:
+            for version in self.versions(name):
+                try:
+                    yield self.manifest(name, version)
+                except IntegrityError as exc:
+                    exc.name, exc.version = name, str(version)
+                    yield exc
+
+    def object_sizes(self, name: str, version: Version) -> dict[str, int]:
+        """Every object in the data folder of ``name:version``: path inside it -> size."""
+        folder = self.data_path(name, version)
+        with self.errors("listing the files of", path=folder):
+            entries = self.listed(folder)
+        return {self.under(folder, e.path): e.size for e in entries}
+
+    # -- async: one object per call, for transfers on the backend's loop -------------------
+    async def read_range_async(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of ``path`` (fewer at the object's end; none past it)."""
+        with self.errors("downloading", path=path, not_found=True):
+            return await self.call(self.backend.read, path, start, end, size=end - start)
+
+    async def write_async(self, path: str, data: bytes, *, sha256: str | None = None) -> None:
+        """Write the object; ``sha256``: the hex digest of ``data``, when known."""
+        with self.errors("uploading to", path=path):
+            await self.call(self.backend.write, path, data, sha256=sha256, size=len(data))
+
+    async def upload_async(
+        self, source: Path, path: str, *, callback: Callback, window: int
+    ) -> tuple[str, int]:
+        """Send a local file (in parts when large, each part one request, bounded and
+        retried): the (sha256, size) of what was sent."""
+        with self.errors(f"uploading {source} to", path=path):
+            return await self.backend.upload_file(source, path, callback=callback, window=window)
+
+    def copy_into(self, path: str) -> Callable[..., tuple[str, int]] | None:
+        return self.backend.copy_into(path)
+
+    # -- URLs ------------------------------------------------------------------------------
+    def sign(self, path: str, expires: int) -> str:
+        """A URL for the file ``path``: under the public base (a CDN) when one is set,
+        else presigned for ``expires`` seconds, or plain (unsigned) when ``expires`` is 0."""
+        with self.errors("making a URL for", path=path, not_found=True):
+            if not self._blocking(self.backend.exists, path):
+                raise FileNotFoundError(path)
+        if self.public_url_base:
+            return f"{self.public_url_base.rstrip('/')}/{quote(self.key_of(path))}"
+        with self.errors("making a URL for", path=path, not_found=True):
+            try:
+                if expires == 0:
+                    return self.backend.plain_url(path)
+                return self.backend.sign(path, expires)
+            except NotImplementedError:
+                raise BackendError(
+                    f"provider {self.provider!r} cannot make URLs", unreachable=False
+                ) from None
+
+    # -- small objects -----------------------------------------------------------------------
+    def read_bytes(self, path: str) -> bytes:
+        with self.errors("reading", path=path, not_found=True):
+            return self._read_whole(path)
+
+    def read_optional(self, path: str, *, doing: str = "reading") -> bytes | None:
+        """The bytes of the object ``path``, or None when there is none."""
+        with self.errors(doing, path=path):
+            try:
+                return self._read_whole(path)
+            except Exception as exc:
+                if faults.is_not_found(exc):
+                    return None
+                raise
+
+    def _read_whole(self, path: str) -> bytes:
+        """The whole object, in ranges of ``WHOLE_READ_CHUNK`` until one comes short."""
+
+        async def whole() -> bytes:
+            parts, start = [], 0
+            while True:
+                end = start + WHOLE_READ_CHUNK
+                part = await self.call(self.backend.read, path, start, end, size=end - start)
+                parts.append(part)
+                if len(part) < end - start:
+                    return b"".join(parts)
+                start = end
+
+        return self.run(whole)
+
+    def create_bytes(self, path: str, data: bytes) -> bool:
+        """Write ``data`` at ``path`` only if nothing is there (as reservations and
+        manifests are written); False when something was."""
+        with self.errors("writing", path=path):
+            return self._blocking(self.backend.create, path, data, size=len(data))
+
+    def create_once(self, path: str, data: bytes, *, doing: str = "writing") -> bool:
+        """``create_bytes`` that survives being retried: when a write landed but its
+        answer was lost (a timeout, a reset), the next attempt finds these very bytes
+        there, and that is success, not "taken". False only when other bytes are there."""
+        with self.errors(doing, path=path):
+            return self.run(lambda: self.call(self._create_once, path, data, size=len(data)))
+
+    async def _create_once(self, path: str, data: bytes) -> bool:
+        if await self.backend.create(path, data):
+            return True
+        try:
+            return bool(await self.backend.read(path) == data)
+        except FileNotFoundError:
+            return False
+
+    def exists(self, path: str) -> bool:
+        with self.errors("checking", path=path):
+            return self._blocking(self.backend.exists, path)
+
+    def delete(self, path: str) -> None:
+        """Delete ``path``; that it is not there is no error."""
+        with self.errors("deleting", path=path):
+            self.run(lambda: self.backend.delete([path]))
+
+    delete_quietly = delete
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy inside the backend (server-side where the backend can)."""
+        with self.errors(f"copying {self.url_of(source)} to", path=target, not_found=True):
+            self._blocking(self.backend.copy, source, target)
+
+    def check_inside(self, path: str) -> None:
+        """Refuse to write under ``path`` when the backend says it leads out of the
+        bucket (a symlink in a ``local`` folder)."""
+        check = getattr(self.backend, "check_inside", None)
+        if check is not None:
+            check(path)
+
+    def manifest_objects(self) -> Iterator[tuple[str, str]]:
+        """(name, file name) of every object under ``.manifests/`` of a valid name."""
+        folder = self.manifests_folder
+        with self.errors("listing assets in", path=folder):
+            entries = self.listed(folder)
+            if not entries:
+                self.require_bucket()
+        for entry in entries:
+            name, _, base = self.under(folder, entry.path).rpartition("/")
+            if name and valid_name(name):
+                yield name, base

@@ -1,0 +1,108 @@
+"""The sqlite3 write path of the default catalog writes exactly the rows the ORM writes,
+and steps aside whenever it cannot."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from assetstore import AssetStore, Manifest, Version
+from assetstore.catalog import fast
+from assetstore.catalog.sql import Catalog, engine_for
+
+Tree = Callable[..., Path]
+BACKEND = "s3://bucket/prefix"
+
+
+def _manifests(store: AssetStore, make_tree: Tree) -> list[Manifest]:
+    store.push(make_tree({"a": b"12", "b/c": b"345"}), "m", metadata={"k": "v", "é": "ü"})
+    store.push(make_tree({"a": b"1", "d/e": b""}), "m")
+    store.push(make_tree({"x": b"1"}), "other")
+    return [store.info(spec) for spec in ("m:0.0", "m:0.1", "other:0.0")]
+
+
+def _new_catalog(path: Path, prefix: str = "assetstore_") -> Catalog:
+    return Catalog(engine_for(f"sqlite:///{path}"), table_prefix=prefix)
+
+
+def _rows(path: Path, prefix: str = "assetstore_") -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(path) as connection:
+        return {
+            table: connection.execute(f"SELECT * FROM {prefix}{table} ORDER BY 1").fetchall()
+            for table in ("meta", "assets", "versions", "files")
+        }
+
+
+@pytest.mark.parametrize("prefix", ["assetstore_", "team_"])
+def test_the_rows_written_are_the_orms(
+    store: AssetStore, make_tree: Tree, tmp_path: Path, prefix: str
+) -> None:
+    manifests = _manifests(store, make_tree)
+    by_orm, lite = _new_catalog(tmp_path / "orm.db", prefix), tmp_path / "lite.db"
+    _new_catalog(lite, prefix)  # created (and only created) by the ORM
+    for manifest in manifests:
+        assert by_orm.record(BACKEND, manifest) is True
+        assert fast.record(lite, prefix, BACKEND, manifest) is True
+    assert _rows(lite, prefix) == _rows(tmp_path / "orm.db", prefix)
+    assert _new_catalog(lite, prefix).entries(BACKEND) == by_orm.entries(BACKEND)
+
+
+def test_a_version_indexed_already_is_not_indexed_twice(
+    store: AssetStore, make_tree: Tree, tmp_path: Path
+) -> None:
+    [manifest, *_] = _manifests(store, make_tree)
+    _new_catalog(tmp_path / "c.db")
+    assert fast.record(tmp_path / "c.db", "assetstore_", BACKEND, manifest) is True
+    assert fast.record(tmp_path / "c.db", "assetstore_", BACKEND, manifest) is False
+    assert len(_rows(tmp_path / "c.db")["versions"]) == 1
+
+
+def test_it_steps_aside_when_the_catalog_is_not_at_its_schema(
+    store: AssetStore, make_tree: Tree, tmp_path: Path
+) -> None:
+    [manifest, *_] = _manifests(store, make_tree)
+    database = tmp_path / "c.db"
+    assert fast.record(database, "assetstore_", BACKEND, manifest) is None
+    assert not database.exists()  # creating it is the ORM's work
+    _new_catalog(database)
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE assetstore_meta SET value = '1'")
+    before = _rows(database)
+    assert fast.record(database, "assetstore_", BACKEND, manifest) is None
+    assert fast.record(database, "other_", BACKEND, manifest) is None  # no such tables
+    assert fast.record(database, "Bad-Prefix", BACKEND, manifest) is None
+    assert _rows(database) == before
+
+
+def test_a_push_in_a_new_process_indexes_without_sqlalchemy(
+    store: AssetStore, make_tree: Tree, local_env: dict[str, str]
+) -> None:
+    store.push(make_tree({"a": b"1"}), "m")  # creates the catalog
+    source = make_tree({"a": b"2"})
+    script = (
+        "import sys; from assetstore import AssetStore; "
+        f"AssetStore.from_env().push({str(source)!r}, 'm'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert [e.version for e in AssetStore.from_env().history("m")] == [Version(0, 0), Version(0, 1)]
+
+
+def test_the_sqlmodel_tables_have_the_columns_of_the_one_schema() -> None:
+    """The columns each insert writes (schema.COLUMNS, which the sqlite3 writer runs too)
+    are those of the SQLModel tables: a schema change is made in one place."""
+    from assetstore.catalog.schema import COLUMNS
+    from assetstore.catalog.tables import schema
+
+    tables = schema("assetstore_")
+    for table, model in (("assets", tables.asset), ("versions", tables.version),
+                         ("files", tables.file)):  # fmt: skip
+        columns = {c.name for c in model.__table__.columns} - {"id", "missing_since"}
+        assert columns == set(COLUMNS[table]), table

@@ -1,0 +1,199 @@
+"""Lockfiles: lock pins exact versions by the sha256 of their manifests, lock --check
+catches an alias that moved, sync installs exactly what is pinned or fails closed, and
+sync --check and ASSETSTORE_LOCKFILE need no network at all."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from assetstore.release.lockfile import load
+
+Cli = Callable[..., tuple[int, str, str]]
+Tree = Callable[..., Path]
+
+
+@pytest.fixture
+def released(cli: Cli, local_env: dict[str, str], make_tree: Tree, tmp_path: Path) -> Path:
+    """models/bert 0.0, 0.1 and 1.0, prod at 0.1; vocab 0.0; the folder to lock in."""
+    for data, target in (
+        (b"zero", "models/bert"),
+        (b"one", "models/bert"),
+        (b"two", "models/bert:1.0"),
+    ):
+        assert cli("push", str(make_tree({"w.bin": data, "vocab.txt": b"v"})), target)[0] == 0
+    assert cli("push", str(make_tree({"en.txt": b"hello"})), "vocab")[0] == 0
+    assert cli("alias", "set", "models/bert@prod", "0.1")[0] == 0
+    work = tmp_path / "work"
+    work.mkdir()
+    return work
+
+
+SPECS = ["models/bert@prod", "models/bert:0[vocab.txt]", "vocab"]
+
+
+def test_a_lock_pins_each_spec_and_relocking_gives_the_same_bytes(
+    cli: Cli, released: Path, tmp_path: Path
+) -> None:
+    lockfile = released / "assets.lock"
+    assert cli("lock", *SPECS, "-o", str(lockfile)) == (0, f"{lockfile}\n", "")
+    entries = {e.spec: e for e in load(lockfile)}
+    assert {s: str(e.version) for s, e in entries.items()} == {
+        "models/bert@prod": "0.1", "models/bert:0[vocab.txt]": "0.1", "vocab": "0.0"
+    }  # fmt: skip
+    prod = entries["models/bert@prod"]
+    assert (prod.alias, prod.sub_path, prod.size) == ("prod", None, 4)
+    assert prod.alias_at and prod.manifest_sha256.startswith("sha256:")
+    assert entries["models/bert:0[vocab.txt]"].sub_path == "vocab.txt"
+    first = lockfile.read_bytes()
+    requirements = tmp_path / "assets.txt"
+    requirements.write_text("# the service's assets\n\nvocab\nmodels/bert@prod  # served\n"
+                            "models/bert:0[vocab.txt]\n")  # fmt: skip
+    assert cli("lock", "-r", str(requirements), "-o", str(lockfile))[0] == 0
+    assert lockfile.read_bytes() == first  # another order, the same lock
+    assert cli("lock", "--check", *SPECS, "-o", str(lockfile)) == (0, "", "")
+
+
+def test_lock_check_is_stale_when_an_alias_moved(cli: Cli, released: Path) -> None:
+    lockfile = released / "assets.lock"
+    assert cli("lock", *SPECS, "-o", str(lockfile))[0] == 0
+    before = lockfile.read_bytes()
+    assert cli("alias", "set", "models/bert@prod", "1.0")[0] == 0
+    code, out, err = cli("lock", "--check", *SPECS, "-o", str(lockfile))
+    assert code == 10
+    assert out == "~ models/bert@prod: 0.1 -> 1.0\n"
+    assert "is stale" in err and len(err.splitlines()) == 1
+    assert lockfile.read_bytes() == before  # --check writes nothing
+
+
+def test_sync_installs_what_is_locked_and_fails_closed_on_a_replaced_manifest(
+    cli: Cli, released: Path, local_env: dict[str, str], tmp_path: Path
+) -> None:
+    lockfile = released / "assets.lock"
+    assert cli("lock", *SPECS, "-o", str(lockfile))[0] == 0
+    assert cli("alias", "set", "models/bert@prod", "1.0")[0] == 0  # the lock still says 0.1
+    image = tmp_path / "image"
+    code, out, _ = cli("sync", str(lockfile), "--to", str(image))
+    assert code == 0
+    assert out.splitlines() == [
+        str(image / "models/bert/0.1/vocab.txt"), str(image / "models/bert/0.1"),
+        str(image / "vocab/0.0"),
+    ]  # fmt: skip
+    assert cli("sync", "--check", str(lockfile), "--to", str(image)) == (0, "", "")
+    bucket = Path(local_env["ASSETSTORE_STORAGE_BUCKET"]) / "assets"
+    manifest = bucket / ".manifests/vocab/0.0.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b'"pushed_by":"', b'"pushed_by":"x'))
+    fresh = tmp_path / "fresh"
+    code, out, err = cli("sync", str(lockfile), "--to", str(fresh))
+    assert code == 5
+    assert "vocab: vocab:0.0: its manifest in the bucket is not the one locked" in err
+    assert not (fresh / "vocab").exists()  # nothing of it installed
+    assert (fresh / "models/bert/0.1/w.bin").read_bytes() == b"one"  # the others were
+
+
+def test_sync_check_says_what_is_missing_or_corrupt(
+    cli: Cli, released: Path, tmp_path: Path
+) -> None:
+    lockfile = released / "assets.lock"
+    assert cli("lock", *SPECS, "-o", str(lockfile))[0] == 0
+    image = tmp_path / "image"
+    code, out, _ = cli("sync", "--check", str(lockfile), "--to", str(image))
+    assert code == 3 and "vocab: vocab:0.0 in the assets dir" in out and "is missing" in out
+    assert cli("sync", str(lockfile), "--to", str(image))[0] == 0
+    (image / "vocab/0.0/en.txt").write_bytes(b"HELLO")
+    code, out, _ = cli("sync", "--check", str(lockfile), "--to", str(image))
+    assert code == 5 and "vocab: " in out and "en.txt" in out
+
+
+class ConnectionCounter:
+    """A TCP port that counts whoever connects to it (and answers nothing)."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            connection.close()
+
+
+@pytest.fixture
+def counter() -> Iterator[ConnectionCounter]:
+    found = ConnectionCounter()
+    yield found
+    found.server.close()
+
+
+def test_a_locked_service_needs_no_network_and_no_write_access(
+    cli: Cli, released: Path, tmp_path: Path, counter: ConnectionCounter
+) -> None:
+    lockfile = released / "assets.lock"
+    assert cli("lock", *SPECS, "-o", str(lockfile))[0] == 0
+    image = tmp_path / "image"
+    assert cli("sync", str(lockfile), "--to", str(image))[0] == 0
+    for folder in [image, *image.rglob("*")]:
+        folder.chmod(0o555 if folder.is_dir() else 0o444)
+    lockfile.chmod(0o444)
+    tmp_path.chmod(0o755)
+    # The backend is an S3 endpoint that counts connections: none may be made.
+    env = {"PATH": os.environ["PATH"], "ASSETSTORE_STORAGE_PROVIDER": "s3",
+           "ASSETSTORE_STORAGE_BUCKET": "ml-assets", "S3_ENDPOINT": counter.url,
+           "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "HOME": str(tmp_path),
+           "ASSETSTORE_ASSETS_DIR": str(image), "ASSETSTORE_LOCKFILE": str(lockfile),
+           "PYTHONPATH": os.pathsep.join(sys.path)}  # fmt: skip
+    script = (
+        "import assetstore\n"
+        "for spec in ('models/bert@prod', 'models/bert', 'models/bert:0', 'vocab'):\n"
+        "    print(assetstore.AssetStore.from_env().get(spec))\n"
+    )
+    as_nobody = _unprivileged(env)
+    check = [sys.executable, "-m", "assetstore", "sync", "--check", str(lockfile)]
+    for command in ([sys.executable, "-c", script], check):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
+                              check=False, cwd=image, **as_nobody)  # type: ignore[call-overload]  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == ""
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, timeout=60, check=False, cwd=image, **as_nobody)  # type: ignore[call-overload]  # fmt: skip
+    assert first.stdout.splitlines() == [str(image / "models/bert/0.1")] * 3 + [
+        str(image / "vocab/0.0")
+    ]
+    code, _, err = subprocess_cli(env, "pull", "models/bert@staging")
+    assert code == 3 and "is not in the lockfile" in err
+    assert counter.accepted == 0
+
+
+def _unprivileged(env: dict[str, str]) -> dict[str, int]:
+    """Run as nobody when this runs as root and nobody may run this Python (a venv
+    under /root may not be); else as the user running the tests."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        subprocess.run([sys.executable, "-c", "import assetstore"], env=env, check=True,
+                       capture_output=True, timeout=60, user=65534, group=65534)  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"user": 65534, "group": 65534}
+
+
+def subprocess_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-m", "assetstore", *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return done.returncode, done.stdout, done.stderr
