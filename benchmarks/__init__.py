@@ -1,1 +1,1 @@
-"""Reproducible benchmark suite for assetstore (issue 5): ``python -m benchmarks.run``."""
+"""Reproducible benchmark suite for assetstore: ``python -m benchmarks.run``."""

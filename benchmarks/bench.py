@@ -15,6 +15,12 @@ from statistics import median
 from .measure import Sample, Step, StepFailed, run, summary
 
 
+def is_assetstore(tool: str) -> bool:
+    """assetstore now, or at a baseline commit (``assetstore@REF``): the tools whose
+    time ratios to the others are reported."""
+    return tool == "assetstore" or tool.startswith("assetstore@")
+
+
 @dataclass
 class Case:
     """One tool in one comparison: ``before(i)`` (untimed) returns the step of run ``i``;
@@ -68,8 +74,10 @@ def _progress(sample: Sample) -> str:
     return line
 
 
-def row(case: Case, cases: list[Case], subject: str = "assetstore") -> dict[str, object]:
-    """The report row of ``case``: time and RSS summaries, and for the subject tool its
+def row(
+    case: Case, cases: list[Case], subject: Callable[[str], bool] = is_assetstore
+) -> dict[str, object]:
+    """The report row of ``case``: time and RSS summaries, and for a subject tool its
     per-round time ratio to every other tool of the comparison."""
     samples = list(case.samples.values()) or [Sample(float("nan"), float("nan"), None, {})]
     data: dict[str, object] = {
@@ -84,9 +92,9 @@ def row(case: Case, cases: list[Case], subject: str = "assetstore") -> dict[str,
         values = [v for s in samples if (v := getattr(s, key)) is not None]
         if values:
             data[key] = summary(values)
-    if case.tool == subject:
+    if subject(case.tool):
         data["ratios"] = {
-            other.tool: ratio(case, other) for other in cases if other.tool != subject
+            other.tool: ratio(case, other) for other in cases if other.tool != case.tool
         }
     return data
 

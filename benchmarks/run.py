@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 5. The full run is one command, from the repository root
+"""The benchmark suite. The full run is one command, from the repository root
 in the dev virtualenv (`pip install -e '.[dev]'`):
 
     python -m benchmarks.run
@@ -26,6 +26,7 @@ import compileall
 import contextlib
 import json
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from . import data, facts, measure, peers, profiles, report, servers, workloads
-from .tools import NEEDS_PEERS, Backend
+from .bench import is_assetstore
+from .tools import NEEDS_PEERS, Backend, BaselineTool
 from .workloads import AS, Ctx
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +49,7 @@ POSSIBLE: dict[str, frozenset[str]] = {
     "rclone": frozenset({"W1", "W2", "W3", "W5", "resume", "profiles"}),
     "moto": frozenset({"W1", "W2", "W5"}),
 }
-# ... and where it runs by default. W2 on local is no target of the issue (W2's targets
+# ... and where it runs by default. W2 on local has no goal (W2's goals
 # are on S3) and would cost ~5 min.
 DEFAULT: dict[str, frozenset[str]] = {
     "local": frozenset({"W1", "W3", "W4", "W5"}),
@@ -55,7 +57,7 @@ DEFAULT: dict[str, frozenset[str]] = {
     "moto": POSSIBLE["moto"],
 }
 NEEDS_TOOLS_VENV = frozenset({"resume", "profiles"})  # py-spy; rclone itself
-# Slow peers may be given fewer timed runs (the report says so); issue 5 asks for at
+# Slow peers may be given fewer timed runs (the report says so); the goals ask for at
 # least 5 of every figure, so none is capped by default.
 CAPS: dict[tuple[str, str], int] = {}
 # moto is a second reference only (~250 small objects/s, ~60 MiB/s): assetstore against
@@ -79,6 +81,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--tools",
         default="assetstore,s3fs,s5cmd,aws,modelkit,cp",
         help="the tools to compare (default: all)",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also run assetstore as it was at git REF, side by side (W1, W2, W4)",
     )
     p.add_argument("--out", type=Path, help="folder for benchmarks.{md,json} and the chart")
     p.add_argument("--work", type=Path, help="scratch folder (default benchmarks/.work/...)")
@@ -157,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     compileall.compile_dir(REPO / "assetstore", quiet=1)
     results = new_results()
     started = time.time()
+    baselines = (baseline(args.baseline, work),) if args.baseline else ()
     ctx = Ctx(
         work,
         args.runs or (1 if quick else 5),
         args.warmup if args.warmup is not None else (0 if quick else 1),
-        choose_tools(args, work, results),
+        choose_tools(args, work, results) + [t.name for t in baselines],
         {} if quick else CAPS,
+        baselines,
     )
     backends = (args.backends or ("local,moto" if quick else "local,rclone,moto")).split(",")
     sizes = data.QUICK if quick else data.Sizes()
@@ -180,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         moto_tools=list(MOTO_TOOLS), caps=ctx.caps, backends=backends, command=command,
         seconds=time.time() - started, rss_probe=measure.RSS_PROBE,
     )  # fmt: skip
+    results["meta"]["baselines"] = [t.name for t in baselines]
     if args.merge:
         results = merge(json.loads(args.merge.read_text()), results)
     write(results, args.out or (work if quick else REPO / "docs"), quick)
@@ -188,10 +198,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def baseline(ref: str, work: Path) -> BaselineTool:
+    """assetstore's package as it was at git ``ref``, extracted under ``work``."""
+    sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", ref],
+                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    root = work / f"baseline-{sha}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", sha, "assetstore"],
+                             capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    compileall.compile_dir(root / "assetstore", quiet=1)
+    return BaselineTool(sha, root)
+
+
 def run_on(name: str, plan: set[str], ctx: Ctx, sizes: data.Sizes, results: dict[str, Any]) -> None:
     """Start backend ``name`` and run ``plan`` on it; an unavailable server is a note."""
     if name == "moto":
-        ctx = replace(ctx, tools=[t for t in ctx.tools if t in MOTO_TOOLS])
+        ctx = replace(ctx, tools=[t for t in ctx.tools if t in MOTO_TOOLS or is_assetstore(t)])
     with contextlib.ExitStack() as stack:
         try:
             b = stack.enter_context(backend(name, ctx.work))
@@ -315,8 +339,10 @@ class BackendRun:
         one = sorted(self.tree.rglob("*.bin"))[0]
         n = 1 if self.ctx.runs == 1 else max(10, self.ctx.runs)
         label = f"{self.sizes.w2_files} files"
-        for src, name in ((one, "one file"), (self.tree, label)):
-            self.results["w4"].append(workloads.warm_get(self.ctx, self.b, src, name, n))
+        for tool in (AS, *self.ctx.baselines):
+            for src, name in ((one, "one file"), (self.tree, label)):
+                found = workloads.warm_get(self.ctx, self.b, src, name, n, tool)
+                self.results["w4"].append(found)
         self.results["import_profile"] = workloads.import_profile({})
 
     def resume(self) -> None:

@@ -105,6 +105,19 @@ class AssetStoreTool(Tool):
         return root / src.name if src.is_file() else root
 
 
+class BaselineTool(AssetStoreTool):
+    """assetstore as it was at an earlier commit (``--baseline REF``): the same driver,
+    importing that commit's package, extracted to ``root``, before the installed one."""
+
+    def __init__(self, ref: str, root: Path) -> None:
+        self.name = f"assetstore@{ref}"
+        self.root = root
+
+    @override
+    def env(self, b: Backend, slot: str, home: Path) -> dict[str, str]:
+        return {**super().env(b, slot, home), "PYTHONPATH": str(self.root)}
+
+
 class ModelkitTool(Tool):
     name = "modelkit"
     backends = ("local", "rclone", "moto")

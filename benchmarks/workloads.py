@@ -1,4 +1,4 @@
-"""The workloads of issue 5 (W1 to W5 and the resume check), each building its cases
+"""The workloads (W1 to W5 and the resume check), each building its cases
 and returning report rows."""
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ class Ctx:
     warmup: int
     tools: list[str]
     caps: dict[tuple[str, str], int]  # (workload, tool) -> runs, for slow peers
+    baselines: tuple[AssetStoreTool, ...] = ()  # assetstore at earlier commits (--baseline)
 
     def tools_for(self, backend: Backend) -> list[Tool]:
-        return [t for t in ALL if t.name in self.tools and backend.name in t.backends]
+        known = (*ALL, *self.baselines)
+        return [t for t in known if t.name in self.tools and backend.name in t.backends]
 
     def scratch(self, *parts: str) -> Path:
         path = self.work.joinpath(*parts)
@@ -223,15 +225,18 @@ def resume(ctx: Ctx, b: Backend, big: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def warm_get(ctx: Ctx, b: Backend, src: Path, label: str, n_proc: int) -> dict[str, Any]:
+def warm_get(
+    ctx: Ctx, b: Backend, src: Path, label: str, n_proc: int, tool: AssetStoreTool = AS
+) -> dict[str, Any]:
     """W4: a pinned, cached version of ``src``: 300 in-process calls, and ``n_proc``
     fresh processes of each kind (after one more as a warm-up when ``ctx.warmup``)."""
-    home = ctx.scratch("home", b.name, f"w4-{label}")
+    home = ctx.scratch("home", b.name, f"w4-{label}-{tool.name}")
     log = ctx.work / "logs" / "w4.log"
-    run(AS.push(b, src, f"w4-{label}", home), log)
-    env = AS.env(b, f"w4-{label}", home)
+    slot = f"w4-{label}-{tool.name}"
+    run(tool.push(b, src, slot, home), log)
+    env = tool.env(b, slot, home)
     spec = f"{ASSET}:0.0"
-    loop = run(Step([*AS.pull(b, "", src, home).argv[:2], "getloop", spec, "300"], env), log)
+    loop = run(Step([*tool.pull(b, "", src, home).argv[:2], "getloop", spec, "300"], env), log)
     py = sys.executable
     script = Path(py).with_name("assetstore")
     commands = {
@@ -247,6 +252,7 @@ def warm_get(ctx: Ctx, b: Backend, src: Path, label: str, n_proc: int) -> dict[s
         procs[name] = summary(times)
     return {
         "label": label,
+        "tool": tool.name,
         "files": data.tree_facts(src)[0],
         "in_process_module_get": summary(loop.output["module_get"]),  # type: ignore[arg-type]
         "in_process_store_get": summary(loop.output["store_get"]),  # type: ignore[arg-type]
