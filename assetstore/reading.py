@@ -63,7 +63,7 @@ class Reader:
         if parsed.alias is not None:
             return self._alias_value(parsed, as_of)
         if self.settings.offline:
-            where = f"the assets dir {self.cache.root} (pre-downloaded mode: no storage provider)"
+            where = f"the assets dir {self.cache.root} ({self.settings.offline_reason})"
             return self._best(parsed, self.cache.versions(parsed.name), where, None)
         try:
             found = self.remote.versions(parsed.name)
@@ -140,9 +140,10 @@ class Reader:
     def check_download_possible(self, force: bool) -> None:
         if force and self.settings.offline:
             raise ConfigError(
-                "--force downloads the version again, which needs a storage provider: "
-                "pre-downloaded mode only serves the assets dir "
-                f"{self.settings.assets_dir} (set ASSETSTORE_STORAGE_PROVIDER)"
+                "--force downloads the version again, which needs "
+                + ("the network" if self.settings.force_offline else "a storage provider")
+                + f" ({self.settings.offline_reason}): only the assets dir "
+                f"{self.settings.assets_dir} is served"
             )
 
     def cached(self, spec: Spec, version: Version, *, force: bool) -> Manifest | None:
@@ -154,7 +155,7 @@ class Reader:
         if self.settings.offline:
             raise AssetNotFoundError(
                 f"{spec.name}:{version} is not in the assets dir {self.settings.assets_dir} "
-                "and no storage provider is configured (pre-downloaded mode)",
+                f"({self.settings.offline_reason})",
                 name=spec.name,
                 version=str(version),
             )

@@ -73,6 +73,11 @@ class AssetStore:
 
     def _make_remote(self) -> Repository:
         s = self.settings
+        if s.force_offline:
+            raise ConfigError(
+                f"{s.offline_reason}: this needs the bucket, and offline only the assets dir "
+                f"{s.assets_dir} is served"
+            )
         if s.provider is None or s.bucket is None:
             raise ConfigError(
                 "no storage provider is configured (pre-downloaded mode serves the assets "

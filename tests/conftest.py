@@ -4,8 +4,10 @@ provider (a folder as the remote) or fsspec's `memory` filesystem."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -155,3 +157,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.keywords:
             item.add_marker(pytest.mark.timeout(600))
+
+
+class ConnectionCounter:
+    """A TCP port that counts whoever connects to it (and answers nothing)."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            connection.close()
+
+
+@pytest.fixture
+def counter() -> Iterator[ConnectionCounter]:
+    found = ConnectionCounter()
+    yield found
+    found.server.close()

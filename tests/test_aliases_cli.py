@@ -103,3 +103,13 @@ def test_a_baked_assets_dir_serves_its_alias_after_the_alias_moved(
         assert code == 3 and "not known to the assets dir" in err
     finally:
         image.chmod(0o755)
+
+
+def test_aliases_live_in_the_bucket_and_survive_losing_the_catalog(
+    cli: Cli, pushed: None, local_env: dict[str, str]
+) -> None:
+    assert cli("alias", "set", "m@prod", "1.0")[0] == 0
+    (Path(local_env["ASSETSTORE_ASSETS_DIR"]) / ".assetstore" / "catalog.db").unlink()
+    assert cli("catalog", "sync")[0] == 0
+    assert cli("alias", "list", "m")[1] == "prod 1.0\n"
+    assert cli("alias", "history", "m@prod")[0] == 0

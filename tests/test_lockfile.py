@@ -5,14 +5,13 @@ sync --check and ASSETSTORE_LOCKFILE need no network at all."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import ConnectionCounter
 
 from assetstore.release.lockfile import load
 
@@ -110,35 +109,6 @@ def test_sync_check_says_what_is_missing_or_corrupt(
     (image / "vocab/0.0/en.txt").write_bytes(b"HELLO")
     code, out, _ = cli("sync", "--check", str(lockfile), "--to", str(image))
     assert code == 5 and "vocab: " in out and "en.txt" in out
-
-
-class ConnectionCounter:
-    """A TCP port that counts whoever connects to it (and answers nothing)."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.accepted = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            connection.close()
-
-
-@pytest.fixture
-def counter() -> Iterator[ConnectionCounter]:
-    found = ConnectionCounter()
-    yield found
-    found.server.close()
 
 
 def test_a_locked_service_needs_no_network_and_no_write_access(

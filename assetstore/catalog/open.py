@@ -27,7 +27,7 @@ def open_catalog(settings: Settings, default: Path) -> Catalog:
     url = settings.catalog_url
     if url is None:
         if settings.offline:
-            raise ConfigError("pre-downloaded mode has no catalog: set a provider")
+            raise ConfigError(f"{settings.offline_reason}: there is no catalog to use")
         default.parent.mkdir(parents=True, exist_ok=True)
         if default.is_symlink():  # SQLite would write where it points
             raise CacheError(f"refusing to open the catalog through the symlink {default}")

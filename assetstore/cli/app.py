@@ -58,6 +58,8 @@ _GLOBAL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--catalog-url",), {"help": "SQLAlchemy URL of the catalog."}),
     (("--config",), {"type": click.Path(dir_okay=False), "help": "Config file (named backends)."}),
     (("--store", "--backend", "store"), {"help": "Act on this named store of the config file."}),
+    (("--offline", "force_offline"), {"is_flag": True, "flag_value": True, "default": None,
+                      "help": "Open no connection: serve the assets dir only."}),
     (("-q", "--quiet"), {"is_flag": True, "help": "No progress bars, errors only."}),
     (("--debug",), {"is_flag": True, "help": "Log debug messages; show tracebacks."}),
 )  # fmt: skip

@@ -10,6 +10,7 @@ from ..errors import AssetNotFoundError, ConfigError
 from .aliases import as_of_option, parse_as_of
 from .app import cli
 from .output import emit, human_size, json_option, progress
+from .release import _specs, fail_together, requirements_option
 
 
 @cli.command()
@@ -69,27 +70,46 @@ def _parse_meta(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @cli.command()
-@click.argument("spec")
+@click.argument("specs", nargs=-1, metavar="SPEC...")
+@requirements_option
 @click.option("--to", "to", type=click.Path(path_type=Path), metavar="DIR",
               help="Fill DIR as an assets dir (a deploy artifact).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Download again, replacing the cached copy.")
 @json_option
 @click.pass_context
-def pull(ctx: click.Context, spec: str, to: Path | None, force: bool, as_json: bool) -> None:
-    """Download SPEC if needed and print its local path.
+def pull(
+    ctx: click.Context, specs: tuple[str, ...], requirements: Path | None, to: Path | None,
+    force: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Download each SPEC if needed and print its local path, one per line in order.
+    Several versions are fetched at once; one that fails fails the command after
+    the others finish.
 
     \b
     Examples:
       assetstore pull models/bert:1.2
       cat "$(assetstore pull 'models/bert:1.2[vocab.txt]')"
-      assetstore pull models/bert --to ./image/assets   # then serve it read-only
+      assetstore pull models/bert vocab/en:1 --to ./image/assets   # then serve it read-only
     """
+    wanted = _specs(specs, requirements)
     store = ctx.obj.store()
     if to is not None:
         store = store.with_assets_dir(to)
+    if len(wanted) == 1:
+        with progress(ctx, "pull") as callback:
+            path = store.get(wanted[0], force=force, callback=callback)
+        emit({"path": str(path)}, as_json, [str(path)])
+        return
+    from ..transfer.many import get_many
+
     with progress(ctx, "pull") as callback:
-        path = store.get(spec, force=force, callback=callback)
-    emit({"path": str(path)}, as_json, [str(path)])
+        found = get_many(store, wanted, force=force, callback=callback)
+    done = [(spec, p) for spec, p in zip(wanted, found, strict=True) if isinstance(p, Path)]
+    emit([{"spec": s, "path": str(p)} for s, p in done], as_json, [str(p) for _s, p in done])
+    failed = {s: e for s, e in zip(wanted, found, strict=True) if not isinstance(e, Path)}
+    for spec, exc in failed.items():
+        click.echo(f"assetstore: error: {spec}: {exc}", err=True)
+    fail_together(failed, f"{len(failed)} of {len(wanted)} specs failed")
 
 
 @cli.command("list")

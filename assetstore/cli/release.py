@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import AssetNotFoundError, AssetStoreError, IntegrityError, StaleLockError
+from ..errors import AssetStoreError, IntegrityError, StaleLockError
 from .app import cli
 from .output import emit, json_option
 
@@ -95,7 +95,7 @@ def sync(ctx: click.Context, lockfile: Path, to: Path | None, check: bool, as_js
             as_json,
             [f"{spec}: {exc}" for spec, exc in wrong.items()],
         )
-        _fail(
+        fail_together(
             wrong, f"{len(wrong)} of {len(entries)} locked versions not ready in {store.cache.root}"
         )
         return
@@ -104,14 +104,17 @@ def sync(ctx: click.Context, lockfile: Path, to: Path | None, check: bool, as_js
     emit(data, as_json, [str(p) for _e, p in result.paths])
     for spec, exc in result.failed.items():
         click.echo(f"assetstore: error: {spec}: {exc}", err=True)
-    _fail(result.failed, f"{len(result.failed)} of {len(entries)} locked specs failed")
+    fail_together(result.failed, f"{len(result.failed)} of {len(entries)} locked specs failed")
 
 
-def _fail(wrong: dict[str, AssetStoreError], summary: str) -> None:
+def fail_together(wrong: dict[str, AssetStoreError], summary: str) -> None:
+    """One closing error for several that were each reported: of their class when they
+    share one, else an integrity failure if any is one, else the first's class."""
     if not wrong:
         return
-    codes = {exc.exit_code for exc in wrong.values()}
-    kind = IntegrityError if IntegrityError.exit_code in codes else AssetNotFoundError
-    if len(codes) == 1 and kind.exit_code not in codes:
-        raise next(iter(wrong.values()))
-    raise kind(f"{summary}: {', '.join(wrong)}")
+    errors = list(wrong.values())
+    kinds = {type(exc) for exc in errors}
+    chosen = errors[0]
+    if len(kinds) > 1:
+        chosen = next((e for e in errors if isinstance(e, IntegrityError)), chosen)
+    raise type(chosen)(f"{summary}: {', '.join(wrong)}")

@@ -168,6 +168,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reservation_timeout_seconds", "ASSETSTORE_RESERVATION_TIMEOUT_SECONDS",
             _const(DEFAULT_RESERVATION_TIMEOUT_SECONDS), non_negative_float),
     Setting("lockfile", "ASSETSTORE_LOCKFILE", _const(None)),
+    Setting("force_offline", "ASSETSTORE_OFFLINE", _const(False), boolean),
     # the backend's behaviour (docs/providers.md); also keys of a config file's backends
     Setting("auto_create_bucket", "ASSETSTORE_AUTO_CREATE_BUCKET", _const(False), boolean,
             "auto_create_bucket"),

@@ -59,6 +59,7 @@ class Settings:
     pushed_by: str = "unknown"
     reservation_timeout_seconds: float = DEFAULT_RESERVATION_TIMEOUT_SECONDS
     lockfile: str | None = None  # resolution goes through this lock (release/lockfile.py)
+    force_offline: bool = False  # ASSETSTORE_OFFLINE: a provider is set, but never used
     auto_create_bucket: bool = False
     url_expires: int = DEFAULT_URL_EXPIRES
     public_url_base: str | None = None
@@ -145,8 +146,16 @@ class Settings:
 
     @property
     def offline(self) -> bool:
-        """Pre-downloaded mode: no provider, serve the assets dir only, write nothing."""
-        return self.provider is None
+        """Serve the assets dir only and open no connection: pre-downloaded mode (no
+        provider), or a provider with ``ASSETSTORE_OFFLINE`` set."""
+        return self.provider is None or self.force_offline
+
+    @property
+    def offline_reason(self) -> str:
+        """Why there is no remote, as the messages say it."""
+        if self.force_offline:
+            return "offline: ASSETSTORE_OFFLINE (or --offline) is set"
+        return "pre-downloaded mode: no storage provider"
 
     def secrets(self) -> list[str]:
         """Every secret these settings hold (provider credentials, the catalog's

@@ -148,6 +148,14 @@ def test_no_command_shows_a_secret(world: dict[str, str], cli: Cli, tmp_path: Pa
         ("prune", "--dry-run"), ("prune", "--keep", "1", "--json"),
         ("copy", "sec/m:0.0", "--from", "assets", "--to", "mirror", "--json"),
         ("repair",), ("repair", "--json"),
+        ("alias", "set", "sec/m@prod", "0"), ("alias", "set", "sec/m@prod", "0.0", "--json"),
+        ("alias", "list", "sec/m"), ("alias", "history", "sec/m@prod", "--json"),
+        ("alias", "rollback", "sec/m@prod"), ("pull", "sec/m@prod", "sec/m:0"),
+        ("lock", "sec/m@prod", "sec/m", "-o", str(tmp_path / "assets.lock")),
+        ("lock", "--check", "sec/m@prod", "sec/m", "-o", str(tmp_path / "assets.lock")),
+        ("sync", str(tmp_path / "assets.lock"), "--to", str(tmp_path / "image")),
+        ("sync", "--check", str(tmp_path / "assets.lock"), "--to", str(tmp_path / "image")),
+        ("alias", "rm", "sec/m@prod"),
         ("config", "show"), ("config", "show", "--json"),
         ("config", "check"), ("config", "check", "--json"),
         ("catalog", "sync"), ("catalog", "sync", "--json"), ("catalog", "upgrade"),
@@ -192,6 +200,8 @@ def test_no_failure_shows_a_secret(
         ({"ASSETSTORE_S3_SSE": "bogus"}, ("list",)),
         ({}, ("--store", "nope", "list")),
         ({}, ("pull", "sec/never-pushed")),
+        ({"S3_ENDPOINT": closed}, ("alias", "set", "sec/f@prod", "0.0")),
+        ({"S3_ENDPOINT": closed}, ("lock", "sec/f")),
         ({"ASSETSTORE_RETRY_ATTEMPTS": "zero"}, ("list",)),
     ]
     for extra, args in failures:
