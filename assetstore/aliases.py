@@ -13,6 +13,8 @@ from .model.spec import Spec, Version, check_alias, parse_spec
 from .reading import Reader
 from .repository import journal
 
+MAX_REASON_BYTES = 4096
+
 
 @dataclass(frozen=True)
 class AliasValue:
@@ -101,6 +103,8 @@ class Aliases:
     def _move(
         self, name: str, alias: str, action: str, decide: journal.Decide, reason: str | None
     ) -> Move:
+        if reason is not None and len(reason.encode()) > MAX_REASON_BYTES:
+            raise InvalidSpecError(f"--reason is longer than {MAX_REASON_BYTES} bytes")
         repo = self._reader.remote
         repo.require_bucket()
         return journal.append(

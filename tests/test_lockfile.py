@@ -167,3 +167,23 @@ def subprocess_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     done = subprocess.run([sys.executable, "-m", "assetstore", *args], env=env,
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [(("name = \"vocab\"", "name = \"../../etc\""), "name or sub_path is not the spec's"),
+     (("version = \"0.0\"", "version = \"0.0.1\""), "invalid version"),
+     (("manifest_sha256 = \"sha256:", "manifest_sha256 = \"md5:"), "is no sha256"),
+     (("version = 1", "version = 2"), "expected 1"),
+     (("[[asset]]", "[[asset"), "cannot be read")],
+)  # fmt: skip
+def test_a_lockfile_that_lies_is_a_configuration_error(
+    cli: Cli, released: Path, edit: tuple[str, str], fragment: str
+) -> None:
+    lockfile = released / "assets.lock"
+    assert cli("lock", "vocab", "-o", str(lockfile))[0] == 0
+    lockfile.write_text(lockfile.read_text().replace(*edit, 1))
+    for args in (["sync", str(lockfile)], ["sync", "--check", str(lockfile)]):
+        code, out, err = cli(*args)
+        assert (code, out) == (6, ""), err
+        assert fragment in err, err

@@ -19,6 +19,7 @@ same inputs always give the same bytes. Pure code: resolving and syncing are
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,9 +105,13 @@ def read_specs(path: Path) -> list[str]:
 
 def _entry(raw: dict[str, Any]) -> Locked:
     spec = str(raw["spec"])
-    parse_spec(spec)
+    parsed = parse_spec(spec)  # a lockfile is input too: its fields must say what its spec says
+    if str(raw["name"]) != parsed.name or raw.get("sub_path") != parsed.sub_path:
+        raise ValueError(f"{spec}: name or sub_path is not the spec's")
+    if raw.get("alias") != parsed.alias:
+        raise ValueError(f"{spec}: alias is not the spec's")
     sha = str(raw["manifest_sha256"])
-    if not sha.startswith("sha256:") or len(sha) != 71:
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", sha):
         raise ValueError(f"manifest_sha256 {sha!r} of {spec} is no sha256")
     return Locked(
         spec=spec, name=str(raw["name"]), version=Version.parse(str(raw["version"])),

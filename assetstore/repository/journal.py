@@ -19,6 +19,7 @@ from ..model.spec import Version
 from .layout import MOVE_FILE
 from .repository import Repository
 
+MAX_MOVE_BYTES = 64 * 2**10  # a move is a few hundred bytes; its reason is the user's
 _ATTEMPTS = 50  # moves lost to concurrent ones before giving up (each is one round trip)
 Decide = Callable[[Move | None], Version | None]
 
@@ -44,7 +45,7 @@ def read(repo: Repository, name: str, alias: str, number: int) -> Move:
     """One move, checked against the place it is stored at (a hostile bucket could put
     another alias's entry there)."""
     path = repo.move_path(name, alias, number)
-    move = Move.from_json(repo.read_bytes(path), repo.url_of(path))
+    move = Move.from_json(repo.read_small(path, MAX_MOVE_BYTES), repo.url_of(path))
     if (move.name, move.alias, move.number) != (name, alias, number):
         raise IntegrityError(
             f"alias journal entry {repo.url_of(path)} is move {move.number} of "

@@ -148,6 +148,17 @@ class Repository(BucketStore):
         with self.errors("reading", path=path, not_found=True):
             return self._read_whole(path)
 
+    def read_small(self, path: str, limit: int) -> bytes:
+        """The object ``path``, which must hold at most ``limit`` bytes: one ranged read,
+        so a hostile object of any size costs ``limit`` + 1 bytes at most."""
+        with self.errors("reading", path=path, not_found=True):
+            data = self.run(
+                lambda: self.call(self.backend.read, path, 0, limit + 1, size=limit + 1)
+            )
+        if len(data) > limit:
+            raise IntegrityError(f"{self.url_of(path)} is larger than {limit} bytes: refused")
+        return data
+
     def read_optional(self, path: str, *, doing: str = "reading") -> bytes | None:
         """The bytes of the object ``path``, or None when there is none."""
         with self.errors(doing, path=path):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from assetstore import AssetStore
-from assetstore.errors import AssetNotFoundError, IntegrityError
+from assetstore.errors import AssetNotFoundError, IntegrityError, InvalidSpecError
 
 from .conftest import Backend, subprocess_env
 
@@ -115,5 +115,10 @@ def test_a_journal_entry_that_lies_about_itself_is_refused(
     backend.tamper(".aliases/m/prod/0000000002.json", b"{not json")
     with pytest.raises(IntegrityError, match="malformed alias journal entry"):
         backend.store().resolve("m@prod")
+    backend.tamper(".aliases/m/prod/0000000002.json", b"{" + b" " * (2 * 2**20) + b"}")
+    with pytest.raises(IntegrityError, match="larger than 65536 bytes"):
+        backend.store().resolve("m@prod")
+    with pytest.raises(InvalidSpecError, match="--reason is longer"):
+        store.aliases.set("m@prod", "0.0", reason="x" * 5000)
     entry = json.loads(stolen)
     assert entry["alias"] == "staging" and entry["version"] == "0.1"  # plain JSON, readable
