@@ -4,14 +4,21 @@ reader's (``reading.py``)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from .errors import AssetNotFoundError, InvalidSpecError
+from .errors import AssetNotFoundError, AssetStoreError, InvalidSpecError
 from .model.alias import Move
 from .model.spec import Spec, Version, check_alias, parse_spec
 from .reading import Reader
 from .repository import journal
+
+if TYPE_CHECKING:
+    from .store import AssetStore
+
+log = logging.getLogger("assetstore")
 
 MAX_REASON_BYTES = 4096
 
@@ -36,9 +43,10 @@ class AliasValue:
 class Aliases:
     """The aliases of one store, as ``AssetStore.aliases``."""
 
-    def __init__(self, reader: Reader, pushed_by: str) -> None:
-        self._reader = reader
-        self._by = pushed_by
+    def __init__(self, store: AssetStore) -> None:
+        self._store = store
+        self._reader: Reader = store._reader
+        self._by = store.settings.pushed_by
 
     def set(self, spec: str, version: str, *, reason: str | None = None) -> Move:
         """Point ``NAME@ALIAS`` at ``version`` (``MAJOR.MINOR``, or a partial one resolved
@@ -107,9 +115,23 @@ class Aliases:
             raise InvalidSpecError(f"--reason is longer than {MAX_REASON_BYTES} bytes")
         repo = self._reader.remote
         repo.require_bucket()
-        return journal.append(
+        move = journal.append(
             repo, name, alias, action=action, decide=decide, by=self._by, reason=reason
         )
+        self._index(move)
+        return move
+
+    def _index(self, move: Move) -> None:
+        """Index the move in the catalog; a failure is a warning (the journal in the
+        bucket is the record: ``catalog sync`` indexes what was missed)."""
+        try:
+            self._store.catalog.record_moves(self._reader.remote.url, [move])
+        except Exception as exc:
+            why = exc if isinstance(exc, AssetStoreError) else type(exc).__name__
+            log.warning(
+                "%s@%s moved, but the catalog was not updated (%s); run 'assetstore catalog sync'",
+                move.name, move.alias, why,
+            )  # fmt: skip
 
 
 def _target(spec: str, *, to_set: bool = True) -> tuple[str, str]:

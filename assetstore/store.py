@@ -37,12 +37,7 @@ log = logging.getLogger("assetstore")
 
 
 class AssetStore:
-    """Versioned assets between a backend and a local cache.
-
-    >>> store = AssetStore.from_env()                         # doctest: +SKIP
-    >>> store.get("models/bert:1.2[vocab.txt]")               # doctest: +SKIP
-    PosixPath('/home/me/.cache/assetstore/models/bert/1.2/vocab.txt')
-    """
+    """Versioned assets between a backend and a local cache (docs/python.md)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -102,7 +97,7 @@ class AssetStore:
         """Set, list, roll back and remove aliases (``models/bert@prod``)."""
         from .aliases import Aliases
 
-        return Aliases(self._reader, self.settings.pushed_by)
+        return Aliases(self)
 
     def resolve(self, spec: str | Spec, *, as_of: datetime | None = None) -> Version:
         """The version ``spec`` names: a pinned version as is, else the newest match in
@@ -279,7 +274,11 @@ class AssetStore:
         """Reconcile the catalog's rows for this backend with the bucket's manifests:
         add what is missing, flag (or with ``forget_missing`` delete) rows whose
         manifest is gone."""
-        return self.catalog.sync(self.remote.url, self.remote.manifests(), forget=forget_missing)
+        from .repository.journal import every_move
+
+        remote = self.remote
+        moves = every_move(remote)
+        return self.catalog.sync(remote.url, remote.manifests(), forget=forget_missing, moves=moves)
 
     def history(self, name: str | None = None) -> list[CatalogEntry]:
         """The catalog's record of pushed versions (one name, or all)."""

@@ -110,6 +110,7 @@ def test_an_old_catalog_is_upgraded_in_place_keeping_its_rows(
         None,
     )
     assert catalog.upgraded_from == SCHEMA_VERSION
+    assert catalog.moves("local:///b/assets", "models/old") == []  # v3's table is there
     assert json.loads(cli("catalog", "upgrade", "--json")[1]) == {
         "from": SCHEMA_VERSION,
         "to": SCHEMA_VERSION,
@@ -206,3 +207,35 @@ def test_syncs_racing_each_other_and_a_push_never_fail(
     assert sorted(f"{e.name}:{e.version}" for e in entries) == [f"m{i}:0.0" for i in range(6)]
     again = run_cli_process(["catalog", "sync", "--json"], team)
     assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == 6
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_the_alias_journals_are_indexed_and_rebuilt_by_sync(
+    database: str, request: pytest.FixtureRequest, local_env: dict[str, str], cli: Cli,
+    make_tree: Tree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    url = (
+        f"sqlite:///{tmp_path / 'team.db'}"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    monkeypatch.setenv("ASSETSTORE_CATALOG_URL", url)
+    for data in (b"zero", b"one"):
+        assert cli("push", str(make_tree({"a": data})), "m")[0] == 0
+    assert cli("alias", "set", "m@prod", "0.0", "--reason", "first")[0] == 0
+    assert cli("alias", "set", "m@prod", "0.1")[0] == 0
+    store = AssetStore.from_env()
+    indexed = store.catalog.moves(store.remote.url, "m")
+    assert [(m.number, str(m.version), m.reason) for m in indexed] == [
+        (1, "0.0", "first"),
+        (2, "0.1", None),
+    ]
+    assert indexed == store.aliases.history("m@prod")[::-1]  # the bucket's journal, as it is
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:  # the index lost, the journal in the bucket not
+        connection.execute(sqlalchemy.text("DELETE FROM assetstore_alias_moves"))
+    engine.dispose()
+    code, out, _ = cli("catalog", "sync", "--json")
+    assert code == 0 and json.loads(out)["alias_moves_added"] == 2
+    assert store.catalog.moves(store.remote.url, "m") == indexed
+    assert json.loads(cli("catalog", "sync", "--json")[1])["alias_moves_added"] == 0

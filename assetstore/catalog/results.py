@@ -45,6 +45,7 @@ class SyncReport:
     forgotten: list[str] = field(default_factory=list)
     unchanged: int = 0
     malformed: dict[str, str] = field(default_factory=dict)  # spec -> why it was skipped
+    alias_moves_added: int = 0  # moves of the aliases' journals newly indexed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,4 +55,5 @@ class SyncReport:
             "forgotten": self.forgotten,
             "unchanged": self.unchanged,
             "malformed": [{"spec": s, "problem": why} for s, why in self.malformed.items()],
+            "alias_moves_added": self.alias_moves_added,
         }

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..model.alias import Move
 from ..model.manifest import Manifest
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_TABLE_PREFIX = "assetstore_"
 TABLE_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,30}")
 # The columns an insert writes, by table (the id is the database's).
@@ -30,16 +31,23 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "pushed_by", "metadata_json",
     ),
     "files": ("version_id", "path", "size", "sha256"),
+    "alias_moves": (
+        "asset_id", "alias", "move", "action", "version", "previous", "moved_at", "moved_by",
+        "reason",
+    ),
 }  # fmt: skip
 # What makes a row unique: an insert of a row that exists does nothing (ON CONFLICT DO
 # NOTHING, SQLite 3.24 and PostgreSQL 9.5 on), so two writers at once never fail.
 UNIQUE: dict[str, tuple[str, ...]] = {
     "assets": ("backend", "name"),
     "versions": ("asset_id", "major", "minor"),
+    "alias_moves": ("asset_id", "alias", "move"),
 }
 # MIGRATIONS[n] takes a catalog from version n - 1 to n: statements, {p} the prefix.
+# A new table needs no statement: every open creates the tables it lacks (checkfirst).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE {p}versions ADD COLUMN missing_since TIMESTAMP",),
+    3: (),  # the alias journals' index, {p}alias_moves
 }
 
 
@@ -93,6 +101,15 @@ def version_row(manifest: Manifest) -> dict[str, Any]:
         "pushed_by": manifest.pushed_by,
         "metadata_json": json.dumps(manifest.metadata, sort_keys=True),
     }
+
+
+def move_row(asset_id: int, move: Move) -> dict[str, Any]:
+    return {
+        "asset_id": asset_id, "alias": move.alias, "move": move.number, "action": move.action,
+        "version": None if move.version is None else str(move.version),
+        "previous": None if move.previous is None else str(move.previous),
+        "moved_at": move.at, "moved_by": move.by, "reason": move.reason,
+    }  # fmt: skip
 
 
 def file_rows(version_id: int, manifest: Manifest) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from ..errors import BackendError, ConfigError, IntegrityError
+from ..model.alias import Move
 from ..model.manifest import Manifest
 from ..model.spec import Version
 from ..redact import database_url_secrets, redact_database_url, scrub
@@ -33,6 +34,7 @@ from .schema import (
     SCHEMA_VERSION,
     Statements,
     file_rows,
+    move_row,
     version_row,
 )
 from .tables import schema
@@ -98,6 +100,8 @@ class Catalog:
             for step in range(found + 1, SCHEMA_VERSION + 1):
                 for statement in self.sql.migration(step):
                     connection.execute(text(statement))
+            tables = [table.__table__ for table in self.tables.all()]
+            SQLModel.metadata.create_all(connection, tables=tables)  # those a step added
             if found != SCHEMA_VERSION:
                 connection.execute(
                     text(f"UPDATE {meta} SET value = :v WHERE key = 'schema_version'"),
@@ -106,8 +110,7 @@ class Catalog:
             return found
 
     def _create(self, connection: Connection) -> None:
-        tables = [getattr(self.tables, n).__table__ for n in ("meta", "asset", "version", "file")]
-        SQLModel.metadata.create_all(connection, tables=tables)
+        SQLModel.metadata.create_all(connection, tables=[t.__table__ for t in self.tables.all()])
         connection.execute(
             self.tables.meta.__table__.insert().values(
                 key="schema_version", value=str(SCHEMA_VERSION)
@@ -147,6 +150,37 @@ class Catalog:
             session.execute(text(self.sql.insert("files")), file_rows(version_id, manifest))
         return True
 
+    def record_moves(self, backend: str, moves: Iterable[Move]) -> int:
+        """Index alias moves (each once: a move already indexed is skipped); how many
+        were new."""
+        added = 0
+        with self._translated("writing"), Session(self.engine) as session:
+            for move in moves:
+                asset = {"backend": backend, "name": move.name}
+                session.execute(text(self.sql.insert("assets")), asset)
+                asset_id = session.execute(text(self.sql.asset_id), asset).scalar_one()
+                result: Any = session.execute(self._insert_move, move_row(asset_id, move))
+                added += result.rowcount or 0
+            session.commit()
+        return added
+
+    def moves(self, backend: str, name: str) -> list[Move]:
+        """The indexed moves of ``name``'s aliases, by alias then move."""
+        assets, table = self.tables.asset, self.tables.alias_move
+        query = select(table).where(
+            assets.backend == backend, assets.name == name, table.asset_id == assets.id
+        )
+        with self._translated("reading"), Session(self.engine) as session:
+            rows = session.exec(query).all()
+        found = [_move(name, row) for row in rows]
+        return sorted(found, key=lambda m: (m.alias, m.number))
+
+    @functools.cached_property
+    def _insert_move(self) -> Any:
+        return text(self.sql.insert("alias_moves")).bindparams(
+            bindparam("moved_at", type_=DateTime())
+        )
+
     @functools.cached_property
     def _insert_version(self) -> Any:
         # pushed_at as SQLAlchemy stores a DateTime in each database (text in SQLite)
@@ -160,6 +194,7 @@ class Catalog:
         manifests: Iterable[Manifest | IntegrityError],
         *,
         forget: bool = False,
+        moves: Iterable[Move] = (),
     ) -> SyncReport:
         """Reconcile with the bucket: add what is missing, flag rows whose manifest is
         gone (or delete them, with ``forget``), unflag rows whose manifest is back. A
@@ -184,6 +219,7 @@ class Catalog:
                     session, entry, row, (entry.name, entry.version) in seen, forget, report
                 )
             session.commit()
+        report.alias_moves_added = self.record_moves(backend, moves)
         return report
 
     def _reconcile(
@@ -248,6 +284,16 @@ def _serialise_ddl(connection: Connection) -> None:
     """Processes starting at once must not create or migrate the schema together."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(4242424242)"))
+
+
+def _move(name: str, row: Any) -> Move:
+    at = row.moved_at if row.moved_at.tzinfo else row.moved_at.replace(tzinfo=timezone.utc)
+    return Move(
+        number=row.move, name=name, alias=row.alias, action=row.action,
+        version=None if row.version is None else Version.parse(row.version),
+        previous=None if row.previous is None else Version.parse(row.previous),
+        at=at, by=row.moved_by, reason=row.reason,
+    )  # fmt: skip
 
 
 def _entry(asset: Any, row: Any) -> CatalogEntry:

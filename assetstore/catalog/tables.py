@@ -49,6 +49,18 @@ class _FileFields(SQLModel):
     sha256: str
 
 
+class _AliasMoveFields(SQLModel):  # schema v3: the index of the aliases' journals
+    id: int | None = Field(default=None, primary_key=True)
+    alias: str = Field(index=True)
+    move: int
+    action: str
+    version: str | None = None
+    previous: str | None = None
+    moved_at: datetime
+    moved_by: str
+    reason: str | None = Field(default=None, sa_type=Text)
+
+
 @dataclass(frozen=True)
 class Schema:
     """The table classes for one table prefix."""
@@ -58,6 +70,10 @@ class Schema:
     asset: Any
     version: Any
     file: Any
+    alias_move: Any
+
+    def all(self) -> list[Any]:
+        return [self.meta, self.asset, self.version, self.file, self.alias_move]
 
 
 @functools.cache
@@ -92,6 +108,13 @@ def schema(prefix: str = DEFAULT_TABLE_PREFIX) -> Schema:
                     Field(foreign_key=f"{versions}.id", ondelete="CASCADE", index=True),
                 )
             },
+        ),
+        alias_move=_table(
+            "AliasMove",
+            _AliasMoveFields,
+            f"{prefix}alias_moves",
+            {"asset_id": (int, Field(foreign_key=f"{assets}.id", ondelete="CASCADE", index=True))},
+            args=lambda: (UniqueConstraint(*UNIQUE["alias_moves"]),),
         ),
     )
 

@@ -103,7 +103,7 @@ def pull(
     from ..transfer.many import get_many
 
     with progress(ctx, "pull") as callback:
-        found = get_many(store, wanted, force=force, callback=callback)
+        found = get_many(store.settings, type(store), wanted, force=force, callback=callback)
     done = [(spec, p) for spec, p in zip(wanted, found, strict=True) if isinstance(p, Path)]
     emit([{"spec": s, "path": str(p)} for s, p in done], as_json, [str(p) for _s, p in done])
     failed = {s: e for s, e in zip(wanted, found, strict=True) if not isinstance(e, Path)}

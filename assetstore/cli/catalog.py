@@ -38,6 +38,7 @@ def catalog_sync(ctx: click.Context, forget_missing: bool, as_json: bool) -> Non
         f"{len(report.restored)} restored, {len(report.forgotten)} forgotten, "
         f"{report.unchanged} unchanged"
         + (f", {len(report.malformed)} malformed (skipped)" if report.malformed else "")
+        + (f", {report.alias_moves_added} alias moves indexed" if report.alias_moves_added else "")
     )
     emit(report.to_dict(), as_json, [*changes, summary])
     if report.malformed:

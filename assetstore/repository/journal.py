@@ -10,7 +10,7 @@ in that order. No lock, and no read-modify-write of a shared object.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 from ..errors import BackendError, IntegrityError
@@ -67,6 +67,13 @@ def aliases(repo: Repository, name: str) -> list[str]:
     return sorted(found)
 
 
+def every_move(repo: Repository) -> Iterator[Move]:
+    """Every move of every alias in the bucket (what ``catalog sync`` indexes)."""
+    for name in repo.names():
+        for alias in aliases(repo, name):
+            yield from moves(repo, name, alias)
+
+
 def append(
     repo: Repository, name: str, alias: str, *, action: str, decide: Decide, by: str,
     reason: str | None,
@@ -79,7 +86,7 @@ def append(
         move = Move(
             number=(taken[-1] if taken else 0) + 1, name=name, alias=alias, action=action,
             version=decide(newest), previous=newest.version if newest else None,
-            at=datetime.now(timezone.utc), by=by, reason=reason,
+            at=datetime.now(timezone.utc).replace(microsecond=0), by=by, reason=reason,
         )  # fmt: skip
         path = repo.move_path(name, alias, move.number)
         if repo.create_once(path, move.to_json(), doing=f"recording {name}@{alias} at"):

@@ -4,34 +4,36 @@ within the workers budget, and one failure never stops the others."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import AssetStoreError
 
 if TYPE_CHECKING:
+    from ..config.settings import Settings
     from ..io.stream import Callback
-    from ..store import AssetStore
+
+
+class Store(Protocol):
+    def get(self, spec: str, *, force: bool = False, callback: Callback | None = None) -> Path: ...
 
 
 def get_many(
-    store: AssetStore, specs: Sequence[str], *, force: bool = False,
-    callback: Callback | None = None,
+    settings: Settings, open_store: Callable[[Settings], Store], specs: Sequence[str], *,
+    force: bool = False, callback: Callback | None = None,
 ) -> list[Path | AssetStoreError]:  # fmt: skip
-    """The local path of each spec, in order, or the error that stopped it. At most
-    ``workers`` files move at once in all: versions share the budget."""
-    from ..store import AssetStore
-
+    """The local path of each spec, in order, or the error that stopped it, each got
+    from a store ``open_store`` makes of ``settings``. At most ``workers`` files move at
+    once in all: versions share the budget."""
     unique = list(dict.fromkeys(specs))
-    at_once = max(1, min(len(unique), store.settings.workers))
-    per_version = max(1, store.settings.workers // at_once)
-    settings = dataclasses.replace(store.settings, workers=per_version)
+    at_once = max(1, min(len(unique), settings.workers))
+    shared = dataclasses.replace(settings, workers=max(1, settings.workers // at_once))
 
     def one(spec: str) -> Path | AssetStoreError:
         try:
-            return AssetStore(settings).get(spec, force=force, callback=callback)
+            return open_store(shared).get(spec, force=force, callback=callback)
         except AssetStoreError as exc:
             return exc
 
