@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .cache.cache import Cache
 from .config.settings import Settings
-from .errors import AssetNotFoundError, BackendError, ConfigError, InvalidSpecError
+from .errors import AssetNotFoundError, BackendError, CacheError, ConfigError, InvalidSpecError
 from .model.manifest import FileEntry, Manifest
 from .model.spec import Spec, Version, check_name, parse_spec
 
@@ -164,10 +164,14 @@ class Reader:
     def remember_alias(self, spec: Spec, version: Version) -> None:
         """A version got through ``NAME@ALIAS`` is recorded in the assets dir: a deploy
         dir then serves the alias with no provider."""
-        if spec.alias is not None and not spec.back and not self.settings.offline:
-            from .cache.aliases import remember
+        if spec.alias is None or spec.back or self.settings.offline or self.settings.lockfile:
+            return  # only a live value of the alias is recorded
+        from .cache.aliases import remember
 
+        try:
             remember(self.cache, spec.name, spec.alias, version)
+        except CacheError as exc:  # a read-only assets dir still serves what it holds
+            log.debug("%s", exc)
 
     def remote_manifest(self, name: str, version: Version) -> Manifest:
         if self.settings.lockfile:  # only the manifest the lock pins

@@ -4,9 +4,12 @@ sync --check and ASSETSTORE_LOCKFILE need no network at all."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -111,56 +114,63 @@ def test_sync_check_says_what_is_missing_or_corrupt(
     assert code == 5 and "vocab: " in out and "en.txt" in out
 
 
+# A service: it reads every locked spec and runs sync --check, once as it starts, then
+# again after dropping to nobody when it runs as root (an interpreter under /root could
+# not be started as nobody; its modules are loaded by then).
+SERVICE = """
+import json, os, sys
+from assetstore import AssetStore
+from assetstore.cli import main
+def serve():
+    paths = [str(AssetStore.from_env().get(s)) for s in sys.argv[2:]]
+    return paths, main(["-q", "sync", "--check", sys.argv[1]])
+first = serve()
+if os.geteuid() == 0:
+    os.setgid(65534)
+    os.setuid(65534)
+second = serve()
+print(json.dumps({"uid": os.geteuid(), "first": first, "second": second}))
+"""
+
+
 def test_a_locked_service_needs_no_network_and_no_write_access(
-    cli: Cli, released: Path, tmp_path: Path, counter: ConnectionCounter
-) -> None:
-    lockfile = released / "assets.lock"
+    cli: Cli, released: Path, tmp_path: Path, counter: ConnectionCounter,
+    tree_snapshot: Callable[[Path], dict[str, tuple[int, float]]],
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
+    service = Path(tempfile.mkdtemp(prefix="assetstore-service-"))  # nobody may enter /tmp
+    request.addfinalizer(lambda: _remove(service))
+    lockfile, image = service / "assets.lock", service / "image"
     assert cli("lock", *SPECS, "-o", str(lockfile))[0] == 0
-    image = tmp_path / "image"
     assert cli("sync", str(lockfile), "--to", str(image))[0] == 0
-    for folder in [image, *image.rglob("*")]:
-        folder.chmod(0o555 if folder.is_dir() else 0o444)
-    lockfile.chmod(0o444)
-    tmp_path.chmod(0o755)
+    for path in [service, *service.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    before = tree_snapshot(service)
     # The backend is an S3 endpoint that counts connections: none may be made.
     env = {"PATH": os.environ["PATH"], "ASSETSTORE_STORAGE_PROVIDER": "s3",
            "ASSETSTORE_STORAGE_BUCKET": "ml-assets", "S3_ENDPOINT": counter.url,
            "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "HOME": str(tmp_path),
            "ASSETSTORE_ASSETS_DIR": str(image), "ASSETSTORE_LOCKFILE": str(lockfile),
            "PYTHONPATH": os.pathsep.join(sys.path)}  # fmt: skip
-    script = (
-        "import assetstore\n"
-        "for spec in ('models/bert@prod', 'models/bert', 'models/bert:0', 'vocab'):\n"
-        "    print(assetstore.AssetStore.from_env().get(spec))\n"
-    )
-    as_nobody = _unprivileged(env)
-    check = [sys.executable, "-m", "assetstore", "sync", "--check", str(lockfile)]
-    for command in ([sys.executable, "-c", script], check):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
-                              check=False, cwd=image, **as_nobody)  # type: ignore[call-overload]  # fmt: skip
-        assert done.returncode == 0, done.stderr
-    assert done.stdout == "" and done.stderr == ""
-    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                           text=True, timeout=60, check=False, cwd=image, **as_nobody)  # type: ignore[call-overload]  # fmt: skip
-    assert first.stdout.splitlines() == [str(image / "models/bert/0.1")] * 3 + [
-        str(image / "vocab/0.0")
-    ]
+    specs = ["models/bert@prod", "models/bert", "models/bert:0", "vocab"]
+    command = [sys.executable, "-c", SERVICE, str(lockfile), *specs]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60,
+                          check=False, cwd=image)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    served = json.loads(done.stdout)
+    expected = [str(image / "models/bert/0.1")] * 3 + [str(image / "vocab/0.0")]
+    assert served["first"] == served["second"] == [expected, 0]
+    assert served["uid"] != 0  # as nobody, when the tests run as root
+    assert tree_snapshot(service) == before  # nothing written
     code, _, err = subprocess_cli(env, "pull", "models/bert@staging")
     assert code == 3 and "is not in the lockfile" in err
     assert counter.accepted == 0
 
 
-def _unprivileged(env: dict[str, str]) -> dict[str, int]:
-    """Run as nobody when this runs as root and nobody may run this Python (a venv
-    under /root may not be); else as the user running the tests."""
-    if os.geteuid() != 0:
-        return {}
-    try:
-        subprocess.run([sys.executable, "-c", "import assetstore"], env=env, check=True,
-                       capture_output=True, timeout=60, user=65534, group=65534)  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return {}
-    return {"user": 65534, "group": 65534}
+def _remove(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(folder)
 
 
 def subprocess_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
