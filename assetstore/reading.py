@@ -269,7 +269,11 @@ class Reader:
         targets: list[tuple[str, Version]] = []
         for text in specs:
             spec = parse_spec(text)
-            matching = [v for v in self.cache.versions(spec.name) if spec.matches(v)]
+            if spec.alias is not None:  # the version it names, if cached
+                named = self.resolve(spec)
+                matching = [named] if self.cache.has(spec.name, named) else []
+            else:
+                matching = [v for v in self.cache.versions(spec.name) if spec.matches(v)]
             if not matching:
                 raise AssetNotFoundError(f"{spec} is not in the assets dir {self.cache.root}")
             targets.extend((spec.name, v) for v in matching)

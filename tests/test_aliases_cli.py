@@ -113,3 +113,17 @@ def test_aliases_live_in_the_bucket_and_survive_losing_the_catalog(
     assert cli("catalog", "sync")[0] == 0
     assert cli("alias", "list", "m")[1] == "prod 1.0\n"
     assert cli("alias", "history", "m@prod")[0] == 0
+
+
+def test_every_command_that_takes_a_spec_takes_an_alias(
+    cli: Cli, pushed: None, tmp_path: Path
+) -> None:
+    assert cli("alias", "set", "m@prod", "0.0")[0] == 0
+    assert cli("pull", "m@prod")[0] == 0
+    assert cli("pull", "m:1.0")[0] == 0
+    code, out, _ = cli("verify", "m@prod")
+    assert (code, out) == (0, "m:0.0: ok\n")  # that version only, not every cached one
+    assert cli("info", "m@prod")[1].startswith("m:0.0  dir")
+    assert cli("url", "m@prod[a.txt]")[1].strip().endswith("/m/0.0/a.txt")
+    assert cli("lock", "m@prod", "-o", str(tmp_path / "a.lock"))[0] == 0
+    assert 'version = "0.0"' in (tmp_path / "a.lock").read_text()
