@@ -5,6 +5,7 @@ reader's (``reading.py``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from .reading import Reader
 from .repository import journal
 
 if TYPE_CHECKING:
-    from .store import AssetStore
+    from .catalog.sql import Catalog
 
 log = logging.getLogger("assetstore")
 
@@ -43,10 +44,10 @@ class AliasValue:
 class Aliases:
     """The aliases of one store, as ``AssetStore.aliases``."""
 
-    def __init__(self, store: AssetStore) -> None:
-        self._store = store
-        self._reader: Reader = store._reader
-        self._by = store.settings.pushed_by
+    def __init__(self, reader: Reader, pushed_by: str, catalog: Callable[[], Catalog]) -> None:
+        self._reader = reader
+        self._by = pushed_by
+        self._catalog = catalog  # opened on first use
 
     def set(self, spec: str, version: str, *, reason: str | None = None) -> Move:
         """Point ``NAME@ALIAS`` at ``version`` (``MAJOR.MINOR``, or a partial one resolved
@@ -125,7 +126,7 @@ class Aliases:
         """Index the move in the catalog; a failure is a warning (the journal in the
         bucket is the record: ``catalog sync`` indexes what was missed)."""
         try:
-            self._store.catalog.record_moves(self._reader.remote.url, [move])
+            self._catalog().record_moves(self._reader.remote.url, [move])
         except Exception as exc:
             why = exc if isinstance(exc, AssetStoreError) else type(exc).__name__
             log.warning(

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 from .cache.cache import Cache
 from .config.settings import Settings
-from .errors import AssetNotFoundError, BackendError, CacheError, ConfigError, InvalidSpecError
+from .errors import (
+    AssetNotFoundError,
+    BackendError,
+    CacheError,
+    ConfigError,
+    IntegrityError,
+    InvalidSpecError,
+)
 from .model.manifest import FileEntry, Manifest
 from .model.spec import Spec, Version, check_name, parse_spec
 
@@ -175,8 +182,6 @@ class Reader:
 
     def remote_manifest(self, name: str, version: Version) -> Manifest:
         if self.settings.lockfile:  # only the manifest the lock pins
-            from .release.locking import verified_manifest
-
             return verified_manifest(
                 self.remote, self._locked(Spec(name, version.major, version.minor))
             )
@@ -289,3 +294,16 @@ def _unreachable(exc: BackendError) -> bool:
     from .backends.faults import is_unreachable
 
     return is_unreachable(exc)
+
+
+def verified_manifest(remote: Repository, entry: Locked) -> Manifest:
+    """The locked version's manifest from the bucket, if it still is the one locked
+    (a version replaced or tampered with after the lock is refused: fail closed)."""
+    manifest, digest = remote.manifest_and_digest(entry.name, entry.version)
+    if digest != entry.manifest_sha256:
+        raise IntegrityError(
+            f"{entry.name}:{entry.version}: its manifest in the bucket is not the one locked "
+            f"({digest[:19]}…, locked {entry.manifest_sha256[:19]}…): it was replaced or "
+            "tampered with; nothing installed"
+        )
+    return manifest

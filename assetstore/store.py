@@ -97,7 +97,7 @@ class AssetStore:
         """Set, list, roll back and remove aliases (``models/bert@prod``)."""
         from .aliases import Aliases
 
-        return Aliases(self)
+        return Aliases(self._reader, self.settings.pushed_by, lambda: self.catalog)
 
     def resolve(self, spec: str | Spec, *, as_of: datetime | None = None) -> Version:
         """The version ``spec`` names: a pinned version as is, else the newest match in

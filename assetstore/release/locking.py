@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 from ..errors import AssetNotFoundError, AssetStoreError, IntegrityError
 from ..model.manifest import Manifest
 from ..model.spec import Spec, parse_spec
+from ..reading import verified_manifest
 from .lockfile import Locked
 
 if TYPE_CHECKING:
-    from ..repository.repository import Repository
     from ..store import AssetStore
 
 
@@ -77,18 +77,6 @@ def sync(store: AssetStore, entries: list[Locked]) -> SyncResult:
         except AssetStoreError as exc:
             result.failed[entry.spec] = exc
     return result
-
-
-def verified_manifest(remote: Repository, entry: Locked) -> Manifest:
-    """The locked version's manifest from the bucket, if it still is the one locked."""
-    manifest, digest = remote.manifest_and_digest(entry.name, entry.version)
-    if digest != entry.manifest_sha256:
-        raise IntegrityError(
-            f"{entry.name}:{entry.version}: its manifest in the bucket is not the one locked "
-            f"({digest[:19]}…, locked {entry.manifest_sha256[:19]}…): it was replaced or "
-            "tampered with; nothing installed"
-        )
-    return manifest
 
 
 def _install(store: AssetStore, entry: Locked) -> Path:
