@@ -28,10 +28,6 @@ except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.
 # there, in seconds): the push goes on sending for about that long; local is far faster
 # than the emulators.
 PLAN = {"local": (1500, 20, 1.2), "s3": (200, 20, 1.2), "gcs": (300, 10, 0.8), "az": (300, 10, 1.5)}
-# CI runs 8 trials per provider; ASSETSTORE_TEST_FULL_RELIABILITY=1 the counts above
-# (the figures of docs/reliability.md).
-CI_TRIALS = 8
-FULL = os.environ.get("ASSETSTORE_TEST_FULL_RELIABILITY") == "1"
 # The reclaimer: a process of its own, started before the push so that its start-up
 # does not decide when it acts; it waits for the reservation, then the delay given.
 RECLAIMER = """
@@ -64,7 +60,6 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 def test_a_reclaimed_push_never_commits_missing_files(backend: Backend, tmp_path: Path) -> None:
     provider = backend.provider
     files, count, longest = PLAN[provider]
-    count = count if FULL else min(count, CI_TRIALS)
     source = tmp_path / "src"
     contents: dict[str, bytes] = {}
     env = subprocess_env(backend)
