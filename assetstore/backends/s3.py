@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import BackendError, ConfigError
 from ..io.stream import Callback
+from . import faults
 from .base import Entry
 from .objectstore import ObjectStoreBackend
 from .registry import S3
@@ -25,13 +26,6 @@ from .s3_http import S3Direct
 log = logging.getLogger("assetstore")
 _MAX_PARTS = 10_000  # S3's limit on the parts of one upload
 _PAGE = 1000  # keys a listing or a bulk delete takes per request (S3's maximum)
-
-
-def _error_code(exc: BaseException) -> str | None:
-    """The S3 error code of the botocore error s3fs translated into ``exc``."""
-    cause = exc.__cause__ or exc.__context__
-    response = getattr(cause, "response", None)
-    return (response or {}).get("Error", {}).get("Code") if isinstance(response, dict) else None
 
 
 def finish_options(options: dict[str, Any], _sources: dict[str, str]) -> None:
@@ -186,7 +180,7 @@ class S3Backend(ObjectStoreBackend):
             await self.request(0, self.fs._call_s3, "list_objects_v2", Bucket=self.bucket,
                                MaxKeys=1)  # fmt: skip
         except FileNotFoundError as exc:
-            if _error_code(exc) == "NoSuchBucket":
+            if faults.error_code(exc.__cause__ or exc.__context__ or exc) == "NoSuchBucket":
                 return False
             endpoint = (self.options.get("client_kwargs") or {}).get("endpoint_url", "AWS")
             raise BackendError(

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.registry import BUCKET_KEYS, PROVIDERS
 from ..errors import ConfigError
 from .options import FILE_KEYS
-from .yaml_safe import check_document, read_yaml
+from .yaml_safe import check_document, read_yaml, shown
 
 if TYPE_CHECKING:
     pass
@@ -168,7 +168,7 @@ def _backends(path: Path, raw: Any) -> dict[str, Backend]:
         kind = spec.get("type")
         if not isinstance(kind, str) or kind not in OPTIONS:
             raise ConfigError(
-                f"{where}.type: {_show(kind)} is not a backend type; choices: {', '.join(OPTIONS)}"
+                f"{where}.type: {shown(kind)} is not a backend type; choices: {', '.join(OPTIONS)}"
             )
         options = {k: v for k, v in spec.items() if k != "type"}
         _no_unknown(options, OPTIONS[kind], where)
@@ -190,7 +190,7 @@ def _stores(path: Path, raw: Any, backends: dict[str, Backend]) -> dict[str, Sto
         if chosen is None or chosen.is_sql != wants_sql:
             kind = "SQL" if wants_sql else "object-store"
             raise ConfigError(
-                f"{where}.backend: {_show(backend)} is not a declared {kind} backend; "
+                f"{where}.backend: {shown(backend)} is not a declared {kind} backend; "
                 f"choices: {_choices({b.name: b for b in family})}"
             )
         _no_unknown(
@@ -210,23 +210,12 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 
 def _single(value: Any, where: str) -> None:
     if isinstance(value, (dict, list)):
-        raise ConfigError(f"{where}: expected a single value, got {_show(value)}")
+        raise ConfigError(f"{where}: expected a single value, got {shown(value)}")
 
 
 def _text(value: Any, where: str) -> str | None:
     _single(value, where)
     return None if value is None else str(value)
-
-
-def _show(value: Any) -> str:
-    """A value for a message, only where it is never a secret (a type, a backend name,
-    a key); a mapping or a list by its kind, not its content."""
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _no_unknown(given: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:

@@ -142,7 +142,7 @@ class _Walk:
         for key, child in value.items():
             self._scalar(key, where)
             if not isinstance(key, str):
-                raise self._error(where, f"key {_show(key)} is not a string; quote it")
+                raise self._error(where, f"key {shown(key)} is not a string; quote it")
             yield (f"{where}.{key}" if where else key), child
 
     def _scalar(self, value: Any, where: str) -> None:
@@ -158,11 +158,12 @@ class _Walk:
         return ConfigError(f"{self.path}: {where or 'top level'}: {problem}")
 
 
-def _show(value: Any) -> str:
-    """A key for a message, by its kind when it is a mapping or a list."""
+def shown(value: Any) -> str:
+    """A value for a message, only where it is never a secret (a type, a backend name,
+    a key); a mapping or a list by its kind, not its content."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
