@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -197,3 +198,15 @@ def test_a_lockfile_that_lies_is_a_configuration_error(
         code, out, err = cli(*args)
         assert (code, out) == (6, ""), err
         assert fragment in err, err
+
+
+def test_a_rewritten_lockfile_is_read_again(cli: Cli, released: Path) -> None:
+    """Parsed lockfiles are kept per process while the file stays the same: a new lock
+    written in its place is what the next resolution reads."""
+    lockfile = released / "assets.lock"
+    assert cli("lock", "models/bert@prod", "-o", str(lockfile))[0] == 0
+    time.sleep(2.1)  # settled: from now on its parse is kept
+    assert [str(e.version) for e in load(lockfile)] == ["0.1"]
+    assert cli("alias", "set", "models/bert@prod", "1.0")[0] == 0
+    assert cli("lock", "models/bert@prod", "-o", str(lockfile))[0] == 0
+    assert [str(e.version) for e in load(lockfile)] == ["1.0"]

@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cache.fileid import FileIdentity, identity_of, settled
 from ..errors import ConfigError
 from ..model.spec import Spec, Version, parse_spec
 
@@ -72,8 +74,28 @@ def dumps(entries: list[Locked]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Lockfiles parsed in this process, by path: with ASSETSTORE_LOCKFILE every resolution
+# reads the lock, so a warm get costs a stat, not a parse (the manifest memo's rule:
+# reused while the file's identity stands, and only once the file has settled).
+_PARSED: dict[str, tuple[FileIdentity, tuple[Locked, ...]]] = {}
+
+
 def load(path: Path) -> list[Locked]:
     """The entries of the lockfile at ``path``; a ConfigError saying what is wrong."""
+    try:
+        info = path.stat()
+    except OSError:
+        info = None  # the read below says why
+    kept = _PARSED.get(str(path))
+    if info is not None and kept is not None and kept[0] == identity_of(info):
+        return list(kept[1])
+    entries = _parse(path)
+    if info is not None and settled(info, time.time_ns()):
+        _PARSED[str(path)] = (identity_of(info), tuple(entries))
+    return entries
+
+
+def _parse(path: Path) -> list[Locked]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
