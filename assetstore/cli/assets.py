@@ -10,7 +10,7 @@ from ..errors import AssetNotFoundError, ConfigError
 from .aliases import as_of_option, parse_as_of
 from .app import cli
 from .output import emit, human_size, json_option, progress
-from .release import _specs, fail_together, requirements_option
+from .release import fail_together, requirements_option, specs_given
 
 
 @cli.command()
@@ -91,7 +91,7 @@ def pull(
       cat "$(assetstore pull 'models/bert:1.2[vocab.txt]')"
       assetstore pull models/bert vocab/en:1 --to ./image/assets   # then serve it read-only
     """
-    wanted = _specs(specs, requirements)
+    wanted = specs_given(specs, requirements)
     store = ctx.obj.store()
     if to is not None:
         store = store.with_assets_dir(to)

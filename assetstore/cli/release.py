@@ -17,7 +17,7 @@ requirements_option = click.option(
 )  # fmt: skip
 
 
-def _specs(specs: tuple[str, ...], requirements: Path | None) -> list[str]:
+def specs_given(specs: tuple[str, ...], requirements: Path | None) -> list[str]:
     from ..release.lockfile import read_specs
 
     found = [*specs, *(read_specs(requirements) if requirements else [])]
@@ -49,7 +49,7 @@ def lock(
     from ..release.locking import changes
     from ..release.locking import lock as resolve
 
-    entries = resolve(ctx.obj.store(), _specs(specs, requirements))
+    entries = resolve(ctx.obj.store(), specs_given(specs, requirements))
     if not check:
         output.write_text(dumps(entries), encoding="utf-8")
         click.echo(str(output))

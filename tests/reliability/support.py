@@ -26,7 +26,15 @@ from assetstore.model.spec import Version
 
 # Read at import: the suite's autouse fixture clears ASSETSTORE_* before each test.
 REPORT_DIR = os.environ.get("ASSETSTORE_TEST_RELIABILITY_REPORT_DIR")
-__all__ = ["EXIT_CODES", "S3", "HeadSafeFaultProxy", "servers"]
+# connect 1 s + read 1 s: a request that moves little is cut after ~2 s; no attempt
+# starts after 3 s. A command makes a few such calls in a row at most.
+QUICK_TIMEOUTS = {
+    "ASSETSTORE_CONNECT_TIMEOUT_SECONDS": "1",
+    "ASSETSTORE_READ_TIMEOUT_SECONDS": "1",
+    "ASSETSTORE_RETRY_DEADLINE_SECONDS": "3",
+    "ASSETSTORE_RETRY_ATTEMPTS": "3",
+}
+__all__ = ["EXIT_CODES", "QUICK_TIMEOUTS", "S3", "HeadSafeFaultProxy", "servers"]
 
 
 class _HeadSafeHandler(_Handler):

@@ -14,15 +14,10 @@ from conftest import run_cli_process
 
 from assetstore import AssetStore
 
-from .support import S3, HeadSafeFaultProxy
+from .support import QUICK_TIMEOUTS, S3, HeadSafeFaultProxy
 
 Tree = Callable[..., Path]
 pytestmark = pytest.mark.integration
-QUICK = {
-    "ASSETSTORE_CONNECT_TIMEOUT_SECONDS": "1",
-    "ASSETSTORE_READ_TIMEOUT_SECONDS": "2",
-    "ASSETSTORE_RETRY_DEADLINE_SECONDS": "3",
-}
 
 
 @pytest.fixture
@@ -46,7 +41,7 @@ def web_server(tmp_path: Path) -> Iterator[str]:
 def test_an_endpoint_that_is_no_s3_server_is_named_without_useless_advice(
     moto_s3: S3, web_server: str, make_tree: Tree, tmp_path: Path
 ) -> None:
-    env = {**moto_s3.env("ml-assets", endpoint=web_server), **QUICK,
+    env = {**moto_s3.env("ml-assets", endpoint=web_server), **QUICK_TIMEOUTS,
            "ASSETSTORE_ASSETS_DIR": str(tmp_path / "a")}  # fmt: skip
     for args in (["list"], ["push", str(make_tree({"a": b"1"})), "m"]):
         done = run_cli_process(args, env)
@@ -105,7 +100,7 @@ def test_retries_are_one_line_at_the_end_or_none_on_failure(
     assert done.stderr.splitlines() == [
         "assetstore: warning: done, after retrying 2 transient faults (--debug shows each)"
     ]
-    closed = {**moto_s3.env(bucket, endpoint="http://127.0.0.1:9"), **QUICK,
+    closed = {**moto_s3.env(bucket, endpoint="http://127.0.0.1:9"), **QUICK_TIMEOUTS,
               "ASSETSTORE_ASSETS_DIR": str(tmp_path / "d")}  # fmt: skip
     done = run_cli_process(["pull", "m:0.0"], closed)
     assert done.returncode == 7

@@ -15,18 +15,10 @@ from conftest import run_cli_process
 
 from assetstore import AssetStore
 
-from .support import S3, HeadSafeFaultProxy
+from .support import QUICK_TIMEOUTS, S3, HeadSafeFaultProxy
 
 Tree = Callable[..., Path]
 pytestmark = pytest.mark.integration
-# connect 1 s + read 1 s: a request that moves little is cut after ~2 s; no attempt
-# starts after 3 s. A command makes a few such calls in a row at most.
-BOUNDS = {
-    "ASSETSTORE_CONNECT_TIMEOUT_SECONDS": "1",
-    "ASSETSTORE_READ_TIMEOUT_SECONDS": "1",
-    "ASSETSTORE_RETRY_DEADLINE_SECONDS": "3",
-    "ASSETSTORE_RETRY_ATTEMPTS": "3",
-}
 LIMIT_SECONDS = 30
 
 
@@ -44,7 +36,7 @@ def test_a_dripping_server_never_hangs_a_command(
         source, "m"
     )
     with HeadSafeFaultProxy(moto_s3.endpoint_url, rate=1.0, seed=1, faults=("drip",)) as proxy:
-        env = {**moto_s3.env(bucket, endpoint=proxy.url), **BOUNDS,
+        env = {**moto_s3.env(bucket, endpoint=proxy.url), **QUICK_TIMEOUTS,
                "ASSETSTORE_ASSETS_DIR": str(tmp_path / "cache")}  # fmt: skip
         command = [*args, str(source), "m"] if args == ["push"] else args
         started = time.monotonic()
