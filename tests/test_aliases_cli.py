@@ -127,3 +127,17 @@ def test_every_command_that_takes_a_spec_takes_an_alias(
     assert cli("url", "m@prod[a.txt]")[1].strip().endswith("/m/0.0/a.txt")
     assert cli("lock", "m@prod", "-o", str(tmp_path / "a.lock"))[0] == 0
     assert 'version = "0.0"' in (tmp_path / "a.lock").read_text()
+
+
+def test_an_alias_record_is_never_written_through_a_planted_symlink(
+    cli: Cli, pushed: None, local_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert cli("alias", "set", "m@prod", "0.0")[0] == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    state = Path(local_env["ASSETSTORE_ASSETS_DIR"]) / ".assetstore"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "aliases").symlink_to(outside)
+    code, out, _ = cli("pull", "m@prod")
+    assert code == 0 and out.strip().endswith("m/0.0")  # the version is served
+    assert list(outside.iterdir()) == []  # and nothing written where the link leads

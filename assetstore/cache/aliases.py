@@ -25,9 +25,7 @@ def remember(cache: Cache, name: str, alias: str, version: Version) -> None:
         return
     data = json.dumps({"name": name, "alias": alias, "version": str(version)}, indent=2)
     with cache.writing(f"recording {name}@{alias}"):
-        cache.inside(path.parent.parent)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cache.inside(path), data.encode() + b"\n")
+        atomic_write(cache.inside(path), data.encode() + b"\n")  # it makes the folders
 
 
 def recalled(cache: Cache, name: str, alias: str) -> Version | None:

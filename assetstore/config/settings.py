@@ -129,10 +129,8 @@ class Settings:
         given = {name: values[name] for name in names}
         given["assets_dir"] = Path(values["assets_dir"]).expanduser().absolute()
         given["catalog_url"] = values["catalog_url"] or None
-        if values["lockfile"]:
-            given["lockfile"] = str(Path(values["lockfile"]).expanduser().absolute())
-        else:
-            given["lockfile"] = None
+        lockfile = values["lockfile"]
+        given["lockfile"] = str(Path(lockfile).expanduser().absolute()) if lockfile else None
         return cls(
             provider=provider,
             bucket=bucket,
