@@ -1,9 +1,8 @@
 """The S3 data plane, measured: the client CPU of each small-object PUT and GET through
-assetstore's direct path (aiohttp, signed by botocore's ``S3SigV4Auth``) and through
-obstore (the Rust ``object_store`` crate's bindings), on rclone's S3 server, and whether
-obstore accepts the answers rclone gives a ranged GET.
+assetstore's direct path (GET over aiohttp, signed by botocore's ``S3SigV4Auth``; PUT
+through obstore) and through obstore alone (the Rust ``object_store`` crate's bindings),
+on rclone's S3 server, and whether obstore accepts the answers rclone gives a ranged GET.
 
-    .venv/bin/pip install obstore        # only this script uses it
     python -m benchmarks.dataplane [--objects 2000] [--rounds 3]
 
 Both clients keep 8 requests in flight on one event loop in this process; CPU is this
@@ -129,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             found["obstore"] = _obstore(srv, blobs, args.rounds)
         except ImportError:
-            print(
-                "obstore is not installed (.venv/bin/pip install obstore): measured only assetstore"
-            )
+            print("obstore is not installed (it comes with the s3 extra): measured only assetstore")
     print(f"client CPU per request, {OBJECT_BYTES}-byte objects, {args.objects} objects, "
           f"median of {args.rounds} rounds:")  # fmt: skip
     for client, figures in found.items():

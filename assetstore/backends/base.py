@@ -104,9 +104,8 @@ class Backend(ABC):
         more than asked for, whatever the server sends."""
 
     @abstractmethod
-    async def write(self, path: str, data: bytes, *, sha256: str | None = None) -> None:
-        """Write the object ``path``. ``sha256``: the hex digest of ``data`` when the
-        caller has it (a backend that signs the body uses it instead of hashing again)."""
+    async def write(self, path: str, data: bytes) -> None:
+        """Write the object ``path``."""
 
     @abstractmethod
     async def create(self, path: str, data: bytes) -> bool:
@@ -132,7 +131,7 @@ class Backend(ABC):
         from ..io.stream import read_hashed
 
         data, hasher = await asyncio.to_thread(read_hashed, source)
-        await self.request(len(data), self.write, path, data, sha256=hasher.hexdigest())
+        await self.request(len(data), self.write, path, data)
         callback.relative_update(len(data))
         return f"sha256:{hasher.hexdigest()}", len(data)
 

@@ -63,7 +63,7 @@ class ObjectStoreBackend(Backend):
             raise
         return bytes(data) if end is None else bytes(data[: max(0, end - start)])
 
-    async def write(self, path: str, data: bytes, *, sha256: str | None = None) -> None:
+    async def write(self, path: str, data: bytes) -> None:
         await self.fs._pipe_file(path, data)
 
     async def create(self, path: str, data: bytes) -> bool:

@@ -81,9 +81,9 @@ class S3Backend(ObjectStoreBackend):
                 return data
         return await super().read(path, start, end)
 
-    async def write(self, path: str, data: bytes, *, sha256: str | None = None) -> None:
+    async def write(self, path: str, data: bytes) -> None:
         direct = self.direct
-        if direct is not None and direct.enabled and await direct.put(path, data, sha256):
+        if direct is not None and direct.enabled and await direct.put(path, data):
             return
         await self.fs._pipe_file(path, data)
 

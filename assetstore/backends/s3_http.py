@@ -1,10 +1,11 @@
-"""The direct path of the ``s3`` backend: GET (ranged) and PUT of one object straight
-over aiohttp, signed by botocore's own ``S3SigV4Auth``.
+"""The direct path of the ``s3`` backend, the two requests a transfer makes per file:
+GET (ranged) of an object straight over aiohttp, signed by botocore's own
+``S3SigV4Auth``, and PUT of a whole object through obstore (``s3_put.py``).
 
 Why: botocore's whole request path costs about 2 ms of CPU a request (endpoint rules,
-event hooks, parsing), most of a 10,000-file push; its signer alone about 75 µs
-(benchmarks/findings.md). obstore was measured as the replacement and kept out: it
-refuses the 200-with-Content-Range answers rclone gives every ranged GET (NotPartial).
+event hooks, parsing), most of a 10,000-file transfer (benchmarks/findings.md).
+obstore's GETs are not used: they refuse the 200-with-Content-Range answers rclone gives
+every ranged GET (NotPartial).
 
 Nothing here reads a private attribute of botocore or s3fs, and no answer is read past
 what was asked for.
@@ -13,42 +14,38 @@ what was asked for.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote
 
-from botocore.auth import EMPTY_SHA256_HASH, S3SigV4Auth
-
 from ..io.pool import on_loop
+from . import s3_put
+from .s3_put import SSE_OPTIONS, PutSettings, make_store
 
 log = logging.getLogger("assetstore")
 
-# s3fs's extra request arguments that become headers; any other keeps every request on s3fs.
-_PUT_HEADERS = {
-    "ServerSideEncryption": "x-amz-server-side-encryption",
-    "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id",
-}
 # Answers that say the request was built wrongly for this bucket (a redirect to another
 # region, a signature or header the store refuses): from then on, s3fs does it all.
 _GIVE_UP_STATUSES = {301, 307, 400, 403}
 
 
 class S3Direct:
-    """GET (ranged) and PUT of objects of one s3fs filesystem, straight over aiohttp.
-    What botocore decides comes from botocore: the URL (endpoint, addressing) and the
-    signing region from a URL it presigns, the credentials from the session, the
-    signature from its ``S3SigV4Auth``. Anything but a success returns None/False, and
-    the caller asks s3fs, whose errors are the ones assetstore knows."""
+    """GET (ranged, over aiohttp) and PUT (through obstore) of objects of one s3fs
+    filesystem. What botocore decides comes from botocore: the URL (endpoint,
+    addressing) and the signing region from a URL it presigns, the credentials from the
+    session, the GET's signature from its ``S3SigV4Auth``. Anything but a success returns
+    None/False, and the caller asks s3fs, whose errors are the ones assetstore knows."""
 
-    def __init__(self, fs: Any, put_headers: dict[str, str], verify: bool | str) -> None:
+    def __init__(self, fs: Any, put: PutSettings | None, verify: bool | str) -> None:
         self.fs = fs
         self.enabled = True
-        self._put_headers = put_headers
+        self.put_settings = put
         self._verify = verify
         self._session: Any = None
         self._buckets: dict[str, _Bucket | None] = {}
+        self._stores: dict[str, Any] = {}
 
     @classmethod
     def for_fs(cls, fs: Any, options: Mapping[str, Any] | None = None) -> S3Direct | None:
@@ -60,13 +57,18 @@ class S3Direct:
         if (
             getattr(fs, "anon", False)
             or getattr(fs, "req_kw", None)
-            or set(extra) - set(_PUT_HEADERS)
+            or set(extra) - set(SSE_OPTIONS)
             or config.get("signature_version") != "s3v4"
             or config.get("proxies")
         ):
             return None
         verify = (options or {}).get("client_kwargs", {}).get("verify", True)
-        return cls(fs, {_PUT_HEADERS[k]: str(v) for k, v in extra.items()}, verify)
+        put = None
+        if s3_put.available(os.environ):  # else s3fs makes the PUTs
+            put = PutSettings({k: str(v) for k, v in extra.items()}, verify,
+                              config.get("connect_timeout"), config.get("read_timeout"),
+                              _env_proxy)  # fmt: skip
+        return cls(fs, put, verify)
 
     async def get(self, path: str, start: int, end: int) -> bytes | None:
         """Bytes ``[start, end)`` of the object — never more, whatever the store sends
@@ -74,7 +76,7 @@ class S3Direct:
         if end <= start:
             return b""
         headers = {"range": f"bytes={start}-{end - 1}"}
-        response = await self._send("GET", path, headers, b"", EMPTY_SHA256_HASH)
+        response = await self._send("GET", path, headers)
         if response is None:
             return None
         async with response:
@@ -85,32 +87,51 @@ class S3Direct:
                 raise OSError(f"the store ignored the Range header of a GET of {path}")
             return await _read_at_most(response.content, end - start)
 
-    async def put(self, path: str, data: bytes, sha256: str | None = None) -> bool:
-        """Write the object (``sha256``: the hex digest of ``data``, when known); False:
-        not a success, ask s3fs."""
-        headers = {**self._put_headers, "content-length": str(len(data))}
-        digest = sha256 or hashlib.sha256(data).hexdigest()
-        response = await self._send("PUT", path, headers, data, digest)
-        if response is None:
+    async def put(self, path: str, data: bytes) -> bool:
+        """Write the object; False: not a success, ask s3fs."""
+        if self.put_settings is None:
             return False
-        async with response:
-            await _read_at_most(response.content, 64 * 1024)
-            if response.status == 200:
-                return True
-            self._refused(response.status)
-            return False
+        from obstore import put_async
+        from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 
-    def _refused(self, status: int) -> None:
-        if status in _GIVE_UP_STATUSES and self.enabled:
+        bucket, key, _ = self.fs.split_path(path)
+        store = self._stores.get(bucket) or await self._store(bucket)
+        if store is None:
+            return False
+        try:
+            await put_async(store, key, data)
+        except (PermissionDeniedError, UnauthenticatedError) as exc:
+            self._refused(f"{type(exc).__name__}")
+            return False
+        except Exception as exc:  # obstore's errors are answered by s3fs's, below
+            log.debug("S3 PUT through obstore failed, s3fs tries: %s", str(exc)[:200])
+            return False
+        return True
+
+    async def _store(self, bucket: str) -> Any | None:
+        where = self._buckets.get(bucket) or await self._locate(bucket)
+        if where is None:
             self.enabled = False
-            log.debug("S3 direct path refused (HTTP %d): s3fs makes every request now", status)
+            return None
+        static = None
+        if self.fs.key and self.fs.secret:
+            static = await self._credentials()
+        assert self.put_settings is not None
+        store = make_store(bucket, where.base, where.region, credentials=self._credentials,
+                           static=static, settings=self.put_settings)  # fmt: skip
+        self._stores[bucket] = store
+        return store
 
-    async def _send(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, payload: str
-    ) -> Any:
-        """The request, signed (``payload``: the body's hex sha256) and sent (its
-        response), or None when there is nothing to sign with."""
+    def _refused(self, why: int | str) -> None:
+        if (why in _GIVE_UP_STATUSES or isinstance(why, str)) and self.enabled:
+            self.enabled = False
+            log.debug("S3 direct path refused (%s): s3fs makes every request now", why)
+
+    async def _send(self, method: str, path: str, headers: dict[str, str]) -> Any:
+        """The request, signed and sent (its response), or None when there is nothing to
+        sign with."""
         import yarl
+        from botocore.auth import S3SigV4Auth
         from botocore.awsrequest import AWSRequest
 
         bucket, key, _ = self.fs.split_path(path)
@@ -123,14 +144,13 @@ class S3Direct:
         # The Host header is given, not left to the signer and aiohttp to work out (each
         # its own way, a fifth of the signer's time): both use this one value.
         headers = {**headers, "host": where.host}
-        request = AWSRequest(method=method, url=url, headers=headers, data=body)
-        _KnownPayload(credentials, "s3", where.region, payload).add_auth(request)
+        request = AWSRequest(method=method, url=url, headers=headers)
+        S3SigV4Auth(credentials, "s3", where.region).add_auth(request)
         signed = dict(request.headers.items())
         # encoded=True: the path goes out exactly as it was signed, never re-quoted
         return await self._http(url).request(
-            method, yarl.URL(url, encoded=True), data=body or None, headers=signed,
-            proxy=where.proxy,
-        )  # fmt: skip
+            method, yarl.URL(url, encoded=True), headers=signed, proxy=where.proxy
+        )
 
     async def _credentials(self) -> Any | None:
         """The keys given, else the session's chain (refreshed by botocore)."""
@@ -183,19 +203,6 @@ class S3Direct:
             )
             weakref.finalize(self, _close, self.fs.loop, self._session)
         return self._session
-
-
-class _KnownPayload(S3SigV4Auth):  # type: ignore[misc]  # botocore has no types
-    """botocore's S3 signer, given the body's sha256 instead of hashing it again (an
-    upload's bytes were hashed as they were read: one digest for the manifest and the
-    signature). Everything else is botocore's: canonical request, key, signature."""
-
-    def __init__(self, credentials: Any, service: str, region: str, payload: str) -> None:
-        super().__init__(credentials, service, region)
-        self._payload = payload
-
-    def payload(self, request: Any) -> str:
-        return self._payload
 
 
 class _Bucket(NamedTuple):

@@ -108,10 +108,10 @@ class Repository(BucketStore):
         with self.errors("downloading", path=path, not_found=True):
             return await self.call(self.backend.read, path, start, end, size=end - start)
 
-    async def write_async(self, path: str, data: bytes, *, sha256: str | None = None) -> None:
-        """Write the object; ``sha256``: the hex digest of ``data``, when known."""
+    async def write_async(self, path: str, data: bytes) -> None:
+        """Write the object."""
         with self.errors("uploading to", path=path):
-            await self.call(self.backend.write, path, data, sha256=sha256, size=len(data))
+            await self.call(self.backend.write, path, data, size=len(data))
 
     async def upload_async(
         self, source: Path, path: str, *, callback: Callback, window: int

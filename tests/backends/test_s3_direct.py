@@ -1,9 +1,10 @@
-"""The direct S3 GET/PUT path (``assetstore/backends/s3_http.py``) on moto with signature and
+"""The direct S3 GET/PUT path (``s3_http.py``, ``s3_put.py``) on moto with signature and
 policy checks on: what it signs is accepted byte for byte, and what it cannot do is
 handed to s3fs, whose errors are the ones users see."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,9 @@ def run(store: AssetStore, work: Any) -> Any:
 
 
 def test_signed_requests_are_accepted_for_every_kind_of_key(
-    signed_s3: SignedS3, tmp_path: Path
+    signed_s3: SignedS3, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="assetstore")
     store = AssetStore.from_env({**signed_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
     direct = direct_of(store)
     for key in KEYS:
@@ -66,6 +68,38 @@ def test_signed_requests_are_accepted_for_every_kind_of_key(
         assert store.remote.fs.cat_file(path) == data, key  # read back through s3fs
         assert run(store, lambda p=path: direct.get(p, 3, 10)) == data[3:10], key
     assert direct.enabled
+    assert "through obstore failed" not in caplog.text  # obstore made every PUT
+
+
+def test_credentials_from_a_profile_sign_the_puts_too(
+    signed_s3: SignedS3,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No keys given: botocore's chain finds them (here a profile of a shared credentials
+    file), and obstore asks for them through its credential provider."""
+    caplog.set_level(logging.DEBUG, logger="assetstore")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(f"[team]\naws_access_key_id = {signed_s3.key}\n"
+                           f"aws_secret_access_key = {signed_s3.secret}\n")  # fmt: skip
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    env = {k: v for k, v in signed_s3.env().items() if not k.startswith("AWS_")}
+    store = AssetStore.from_env({**env, "AWS_PROFILE": "team",
+                                 "ASSETSTORE_ASSETS_DIR": str(tmp_path / "a")})  # fmt: skip
+    source = tmp_path / "tree"
+    for key in KEYS:
+        (source / key).parent.mkdir(parents=True, exist_ok=True)
+        (source / key).write_bytes(key.encode())
+    store.push(source, "profiled")
+    pulled = AssetStore.from_env(
+        {**signed_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path / "b")}
+    ).get("profiled")
+    assert all((pulled / key).read_bytes() == key.encode() for key in KEYS)
+    assert direct_of(store).enabled
+    assert "through obstore failed" not in caplog.text
 
 
 def test_a_pushed_tree_round_trips_through_the_fast_path(
@@ -129,7 +163,7 @@ def test_options_it_does_not_model_keep_s3fs(options: dict[str, Any]) -> None:
     assert S3Direct.for_fs(fs) is None
 
 
-def test_sse_options_become_headers() -> None:
+def test_sse_options_become_obstore_settings() -> None:
     import s3fs
 
     extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "arn:key"}
@@ -137,21 +171,7 @@ def test_sse_options_become_headers() -> None:
                            config_kwargs={"signature_version": "s3v4"})  # fmt: skip
     direct = S3Direct.for_fs(fs)
     assert direct is not None
-    assert direct._put_headers == {
-        "x-amz-server-side-encryption": "aws:kms",
-        "x-amz-server-side-encryption-aws-kms-key-id": "arn:key",
+    assert direct.put_settings.sse == {
+        "server_side_encryption": "aws:kms",
+        "sse_kms_key_id": "arn:key",
     }
-
-
-def test_an_upload_signed_with_the_digest_it_was_given_is_accepted(
-    signed_s3: SignedS3, tmp_path: Path
-) -> None:
-    import hashlib
-
-    store = AssetStore.from_env({**signed_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
-    direct = direct_of(store)
-    path = f"{signed_s3.bucket}/direct/hashed"
-    data = b"the bytes read from the source"
-    assert run(store, lambda: direct.put(path, data, hashlib.sha256(data).hexdigest()))
-    assert store.remote.fs.cat_file(path) == data
-    assert direct.enabled
