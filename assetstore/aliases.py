@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .errors import AssetNotFoundError, AssetStoreError, InvalidSpecError
+from .errors import AssetNotFoundError, AssetStoreError, InvalidSpecError, ProtectedError
 from .model.alias import Move
 from .model.spec import Spec, Version, check_alias, parse_spec
 from .reading import Reader
@@ -54,7 +54,9 @@ class Aliases:
         now: ``1`` is the newest 1.x), which must exist."""
         name, alias = _target(spec)
         wanted = parse_spec(f"{name}:{version}") if version != "latest" else Spec(name)
-        found = self._reader.remote.versions(name)
+        scan = self._reader.remote.scan(name)
+        # a partial version skips yanked ones; an exact one is refused below if yanked
+        found = sorted(scan.committed) if wanted.pinned else scan.offered
         chosen = wanted.best(found)
         if chosen is None:
             listed = ", ".join(str(v) for v in sorted(found, reverse=True)[:10]) or "none"
@@ -116,8 +118,18 @@ class Aliases:
             raise InvalidSpecError(f"--reason is longer than {MAX_REASON_BYTES} bytes")
         repo = self._reader.remote
         repo.require_bucket()
+
+        def unyanked(newest: Move | None) -> Version | None:
+            version = decide(newest)
+            if version is not None and version in repo.scan(name).yanked:
+                raise ProtectedError(
+                    f"{name}:{version} is yanked: an alias may not point at it "
+                    f"(assetstore unyank {name}:{version} first)"
+                )
+            return version
+
         move = journal.append(
-            repo, name, alias, action=action, decide=decide, by=self._by, reason=reason
+            repo, name, alias, action=action, decide=unyanked, by=self._by, reason=reason
         )
         self._index(move)
         return move

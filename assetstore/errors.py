@@ -90,6 +90,13 @@ class CacheError(AssetStoreError, OSError):
     exit_code = 8
 
 
+class ProtectedError(AssetStoreError):
+    """The version is protected: an alias points at it or a registered lockfile names
+    it, or it is yanked and an alias may not point at it (exit code 9)."""
+
+    exit_code = 9
+
+
 class StaleLockError(AssetStoreError):
     """The lockfile no longer says what its inputs resolve to (exit code 10)."""
 
@@ -110,5 +117,6 @@ EXIT_CODES: dict[int, str] = {
     6: "configuration error",
     7: "backend error: unreachable, permission denied, bucket missing",
     8: "local cache error: the assets dir is read-only, full, or not permitted",
+    9: "protected: an alias or a registered lockfile needs the version, or it is yanked",
     10: "lockfile is stale: its inputs resolve to other versions now (lock --check)",
 }

@@ -73,7 +73,7 @@ class Reader:
             where = f"the assets dir {self.cache.root} ({self.settings.offline_reason})"
             return self._best(parsed, self.cache.versions(parsed.name), where, None)
         try:
-            found = self.remote.versions(parsed.name)
+            found = self.remote.scan(parsed.name).offered  # a yanked version only if pinned
         except BackendError as exc:
             if not _unreachable(exc):
                 raise
@@ -185,13 +185,17 @@ class Reader:
             return verified_manifest(
                 self.remote, self._locked(Spec(name, version.major, version.minor))
             )
+        from .repository import marks
+
+        url = self.remote.url
         try:
-            return self.remote.manifest(name, version)
+            manifest = self.remote.manifest(name, version)
         except AssetNotFoundError:
-            url = self.remote.url
             raise AssetNotFoundError(
                 f"{name}:{version} not found in {url}", name=name, version=str(version), backend=url
             ) from None
+        marks.check_served(self.remote, name, version)
+        return manifest
 
     def local_path(self, manifest: Manifest, spec: Spec) -> Path:
         root = self.cache.version_dir(manifest.name, manifest.version)

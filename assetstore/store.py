@@ -12,9 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from .cache.cache import Cache
 from .config.settings import Settings
-from .errors import (
-    ConfigError,
-)
 from .model.manifest import Manifest
 from .model.spec import Spec, Version, parse_spec
 from .reading import Reader, VerifyResult
@@ -22,13 +19,13 @@ from .reading import Reader, VerifyResult
 # Pushing, pruning, the remote and the catalog are imported where they are used: a
 # service that reads cached versions (``assetstore.get``) never loads them.
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from .aliases import Aliases
     from .cache.prune import PrunePlan
     from .catalog.sql import Catalog, CatalogEntry, SyncReport
     from .io.stream import Callback
-    from .repository.commit import Publisher
+    from .lifecycle.api import Lifecycle
     from .repository.repair import Repair
     from .repository.repository import Repository
     from .transfer.push import PushPlan
@@ -62,26 +59,12 @@ class AssetStore:
     # -- parts ---------------------------------------------------------------------
     @property
     def remote(self) -> Repository:
+        """The bucket's repository (a ConfigError offline or with no provider)."""
         if self._remote is None:
-            self._remote = self._make_remote()
+            from .repository.open import repository_for
+
+            self._remote = repository_for(self.settings)
         return self._remote
-
-    def _make_remote(self) -> Repository:
-        s = self.settings
-        if s.force_offline:
-            raise ConfigError(
-                f"{s.offline_reason}: this needs the bucket, and offline only the assets dir "
-                f"{s.assets_dir} is served"
-            )
-        if s.provider is None or s.bucket is None:
-            raise ConfigError(
-                "no storage provider is configured (pre-downloaded mode serves the assets "
-                f"dir {s.assets_dir} only): set ASSETSTORE_STORAGE_PROVIDER and "
-                "ASSETSTORE_STORAGE_BUCKET"
-            )
-        from .repository.open import repository_for
-
-        return repository_for(s)
 
     @property
     def catalog(self) -> Catalog:
@@ -90,6 +73,13 @@ class AssetStore:
 
             self._catalog = open_catalog(self.settings, self._default_catalog)
         return self._catalog
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """Yank, delete, retention, gc and registered lockfiles (``lifecycle/``)."""
+        from .lifecycle.api import Lifecycle
+
+        return Lifecycle(self)
 
     # -- reading (reading.py) --------------------------------------------------------
     @property
@@ -180,35 +170,29 @@ class AssetStore:
         metadata: Mapping[str, str] | None = None,
         callback: Callback | None = None,
         reclaim_after: float | None = None,
+        expires_in: timedelta | None = None,
     ) -> Manifest:
-        """Push a file or a directory tree as ``target`` (``name`` or ``name:X.Y``).
+        """Push a file or a directory tree as ``target`` (``name`` or ``name:X.Y``);
+        ``expires_in``: gc deletes the version that long after the push.
 
         A reservation of the version left by a push that died is reclaimed when its
         pusher is provably gone, or when it is older than ``reclaim_after`` seconds
         (default: the reservation timeout setting)."""
         from .io.stream import NoProgress
+        from .model.lifecycle import expiry_after
+        from .repository.reservations import Publisher
         from .transfer.push import push_plan
 
         plan = self.plan_push(source, target, bump=bump, metadata=metadata)
-        publisher = self._publisher(reclaim_after)
+        if expires_in is not None:
+            plan = dataclasses.replace(plan, expires_at=expiry_after(expires_in))
+        publisher = Publisher.of(self.settings, reclaim_after)
         manifest = push_plan(
             self.remote, self.cache.state, plan, publisher, bump=bump,
             callback=callback or NoProgress(),
         )  # fmt: skip
         self._record(manifest)
         return manifest
-
-    def _publisher(self, reclaim_after: float | None = None) -> Publisher:
-        from .repository.commit import Publisher
-
-        s = self.settings
-        timeout = s.reservation_timeout_seconds if reclaim_after is None else reclaim_after
-        return Publisher(
-            pushed_by=s.pushed_by,
-            workers=s.workers,
-            reclaim_after=timeout,
-            takeover_after=s.reservation_timeout_seconds,
-        )
 
     def _record(self, manifest: Manifest) -> None:
         from .catalog.open import record
@@ -226,6 +210,7 @@ class AssetStore:
         version number and metadata (server-side where both are one backend). The copy
         holds all its files itself, whatever earlier versions its source refers to."""
         from .io.stream import NoProgress
+        from .repository.reservations import Publisher
         from .transfer.replicate import copy_version
 
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
@@ -234,7 +219,7 @@ class AssetStore:
             self.remote,
             target.remote,
             manifest,
-            target._publisher(),
+            Publisher.of(target.settings),
             callback=callback or NoProgress(),
         )
         target._record(copied)
@@ -257,11 +242,19 @@ class AssetStore:
             dry_run=dry_run,
         )
 
-    def plan_prune(self, *, keep: int = 1, names: list[str] | None = None) -> PrunePlan:
-        """Which cached versions a prune would remove (all but the newest ``keep``)."""
+    def plan_prune(
+        self, *, keep: int | None = 1, names: list[str] | None = None, deleted: bool = False
+    ) -> PrunePlan:
+        """Which cached versions a prune would remove: all but the newest ``keep`` (None:
+        none for that reason), and with ``deleted`` those the bucket no longer has."""
         from .cache.prune import plan_prune
 
-        return plan_prune(self.cache, keep=keep, names=names)
+        def gone(name: str) -> set[Version]:
+            return set(self.cache.versions(name)) - self.remote.scan(name).committed
+
+        if deleted:
+            self.remote.require_bucket()
+        return plan_prune(self.cache, keep=keep, names=names, gone=gone if deleted else None)
 
     def prune(self, plan: PrunePlan) -> PrunePlan:
         """Carry out ``plan``; returns what was really removed (busy versions stay)."""
@@ -275,10 +268,11 @@ class AssetStore:
         add what is missing, flag (or with ``forget_missing`` delete) rows whose
         manifest is gone."""
         from .repository.journal import every_move
+        from .repository.marks import every_mark
 
         remote = self.remote
-        moves = every_move(remote)
-        return self.catalog.sync(remote.url, remote.manifests(), forget=forget_missing, moves=moves)
+        return self.catalog.sync(remote.url, remote.manifests(), forget=forget_missing,
+                                 moves=every_move(remote), events=every_mark(remote))  # fmt: skip
 
     def history(self, name: str | None = None) -> list[CatalogEntry]:
         """The catalog's record of pushed versions (one name, or all)."""

@@ -133,7 +133,7 @@ def test_json_output(cli: Cli, local_env: dict[str, str], make_tree: Tree) -> No
     synced = json.loads(cli("catalog", "sync", "--json")[1])
     assert synced == {
         "added": [], "flagged_missing": [], "restored": [], "forgotten": [], "unchanged": 2,
-        "malformed": [], "alias_moves_added": 0,
+        "malformed": [], "alias_moves_added": 0, "lifecycle_events_added": 0,
     }  # fmt: skip
 
 

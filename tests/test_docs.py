@@ -224,6 +224,8 @@ SETUPS: dict[tuple[str, str], Setup] = {
     ),
     ("exit-codes.md", "assetstore alias rollback models/clf@prod      # set once: nothing to "
      "roll back to"): lambda _demo, _: AssetStore.from_env().aliases.set("models/clf@prod", "2.0"),
+    ("exit-codes.md", "assetstore delete models/clf:2.0         # models/clf@prod points at "
+     "it"): lambda _demo, _: AssetStore.from_env().aliases.set("models/clf@prod", "2.0"),
     ("exit-codes.md", "assetstore push clf.bin x          # no provider set"): _unset(
         "ASSETSTORE_STORAGE_PROVIDER", "ASSETSTORE_STORAGE_BUCKET", "ASSETSTORE_ASSETS_DIR"
     ),

@@ -19,6 +19,7 @@ ALLOWED = {
     "cache": {"errors", "model", "io"},
     "catalog": {"errors", "model", "config", "redact"},
     "transfer": {"errors", "model", "io", "backends", "repository", "cache"},
+    "lifecycle": {"errors", "model", "repository", "release"},
 }
 MAX_MODULE_LINES = 400
 MAX_CLASS_LINES = 250

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,15 +46,23 @@ class PrunePlan:
         }
 
 
-def plan_prune(cache: Cache, *, keep: int, names: list[str] | None = None) -> PrunePlan:
-    if keep < 0:
+def plan_prune(
+    cache: Cache, *, keep: int | None, names: list[str] | None = None,
+    gone: Callable[[str], set[Version]] | None = None,
+) -> PrunePlan:  # fmt: skip
+    """All but the newest ``keep`` cached versions of each name (None: keep them all),
+    and with ``gone`` (name -> the versions the bucket no longer has), those too."""
+    if keep is not None and keep < 0:
         raise ValueError("keep must be 0 or more")
     for name in names or ():
         _check_named(cache, name)
     remove = []
     for name in names or cache.names():
-        for version in cache.versions(name)[: max(0, len(cache.versions(name)) - keep)]:
-            remove.append(PruneItem(name, version, cache.manifest(name, version).total_size))
+        cached = cache.versions(name)
+        chosen = set(cached[: max(0, len(cached) - keep)] if keep is not None else ())
+        if gone is not None:
+            chosen |= gone(name) & set(cached)
+        remove += [PruneItem(name, v, cache.manifest(name, v).total_size) for v in sorted(chosen)]
     return PrunePlan(tuple(remove), tuple(_leftovers(cache)))
 
 

@@ -46,6 +46,7 @@ class SyncReport:
     unchanged: int = 0
     malformed: dict[str, str] = field(default_factory=dict)  # spec -> why it was skipped
     alias_moves_added: int = 0  # moves of the aliases' journals newly indexed
+    lifecycle_events_added: int = 0  # yanks and deletions newly indexed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,4 +57,5 @@ class SyncReport:
             "unchanged": self.unchanged,
             "malformed": [{"spec": s, "problem": why} for s, why in self.malformed.items()],
             "alias_moves_added": self.alias_moves_added,
+            "lifecycle_events_added": self.lifecycle_events_added,
         }

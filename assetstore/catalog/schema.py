@@ -18,9 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from ..model.alias import Move
+from ..model.lifecycle import Mark
 from ..model.manifest import Manifest
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_TABLE_PREFIX = "assetstore_"
 TABLE_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,30}")
 # The columns an insert writes, by table (the id is the database's).
@@ -35,6 +36,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "asset_id", "alias", "move", "action", "version", "previous", "moved_at", "moved_by",
         "reason",
     ),
+    "lifecycle_events": ("asset_id", "version", "event", "event_at", "event_by", "reason"),
 }  # fmt: skip
 # What makes a row unique: an insert of a row that exists does nothing (ON CONFLICT DO
 # NOTHING, SQLite 3.24 and PostgreSQL 9.5 on), so two writers at once never fail.
@@ -42,12 +44,14 @@ UNIQUE: dict[str, tuple[str, ...]] = {
     "assets": ("backend", "name"),
     "versions": ("asset_id", "major", "minor"),
     "alias_moves": ("asset_id", "alias", "move"),
+    "lifecycle_events": ("asset_id", "version", "event", "event_at"),
 }
 # MIGRATIONS[n] takes a catalog from version n - 1 to n: statements, {p} the prefix.
 # A new table needs no statement: every open creates the tables it lacks (checkfirst).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE {p}versions ADD COLUMN missing_since TIMESTAMP",),
     3: (),  # the alias journals' index, {p}alias_moves
+    4: (),  # yanks, unyanks and deletions, {p}lifecycle_events
 }
 
 
@@ -110,6 +114,11 @@ def move_row(asset_id: int, move: Move) -> dict[str, Any]:
         "previous": None if move.previous is None else str(move.previous),
         "moved_at": move.at, "moved_by": move.by, "reason": move.reason,
     }  # fmt: skip
+
+
+def event_row(asset_id: int, mark: Mark) -> dict[str, Any]:
+    return {"asset_id": asset_id, "version": str(mark.version), "event": mark.kind,
+            "event_at": mark.at, "event_by": mark.by, "reason": mark.reason}  # fmt: skip
 
 
 def file_rows(version_id: int, manifest: Manifest) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from ..errors import BackendError, ConfigError, IntegrityError
 from ..model.alias import Move
+from ..model.lifecycle import Mark
 from ..model.manifest import Manifest
 from ..model.spec import Version
 from ..redact import database_url_secrets, redact_database_url, scrub
@@ -33,6 +34,7 @@ from .schema import (
     DEFAULT_TABLE_PREFIX,
     SCHEMA_VERSION,
     Statements,
+    event_row,
     file_rows,
     move_row,
     version_row,
@@ -153,16 +155,34 @@ class Catalog:
     def record_moves(self, backend: str, moves: Iterable[Move]) -> int:
         """Index alias moves (each once: a move already indexed is skipped); how many
         were new."""
+        return self._index(backend, moves, self._insert_move, move_row)
+
+    def record_events(self, backend: str, events: Iterable[Mark]) -> int:
+        """Index yanks, unyanks and deletions (each once); how many were new."""
+        return self._index(backend, events, self._insert_event, event_row)
+
+    def _index(self, backend: str, items: Iterable[Any], insert: Any, row: Any) -> int:
         added = 0
         with self._translated("writing"), Session(self.engine) as session:
-            for move in moves:
-                asset = {"backend": backend, "name": move.name}
+            for item in items:
+                asset = {"backend": backend, "name": item.name}
                 session.execute(text(self.sql.insert("assets")), asset)
                 asset_id = session.execute(text(self.sql.asset_id), asset).scalar_one()
-                result: Any = session.execute(self._insert_move, move_row(asset_id, move))
+                result: Any = session.execute(insert, row(asset_id, item))
                 added += result.rowcount or 0
             session.commit()
         return added
+
+    def events(self, backend: str, name: str | None = None) -> list[Mark]:
+        """The indexed yanks, unyanks and deletions (of ``name``, or all), oldest first."""
+        assets, table = self.tables.asset, self.tables.event
+        query = select(assets.name, table).where(assets.backend == backend,
+                                                 table.asset_id == assets.id)  # fmt: skip
+        if name is not None:
+            query = query.where(assets.name == name)
+        with self._translated("reading"), Session(self.engine) as session:
+            rows = session.exec(query).all()
+        return sorted((_event(n, row) for n, row in rows), key=lambda m: (m.at, m.name))
 
     def moves(self, backend: str, name: str) -> list[Move]:
         """The indexed moves of ``name``'s aliases, by alias then move."""
@@ -182,6 +202,12 @@ class Catalog:
         )
 
     @functools.cached_property
+    def _insert_event(self) -> Any:
+        return text(self.sql.insert("lifecycle_events")).bindparams(
+            bindparam("event_at", type_=DateTime())
+        )
+
+    @functools.cached_property
     def _insert_version(self) -> Any:
         # pushed_at as SQLAlchemy stores a DateTime in each database (text in SQLite)
         return text(self.sql.insert("versions")).bindparams(
@@ -195,6 +221,7 @@ class Catalog:
         *,
         forget: bool = False,
         moves: Iterable[Move] = (),
+        events: Iterable[Mark] = (),
     ) -> SyncReport:
         """Reconcile with the bucket: add what is missing, flag rows whose manifest is
         gone (or delete them, with ``forget``), unflag rows whose manifest is back. A
@@ -220,6 +247,7 @@ class Catalog:
                 )
             session.commit()
         report.alias_moves_added = self.record_moves(backend, moves)
+        report.lifecycle_events_added = self.record_events(backend, events)
         return report
 
     def _reconcile(
@@ -294,6 +322,12 @@ def _move(name: str, row: Any) -> Move:
         previous=None if row.previous is None else Version.parse(row.previous),
         at=at, by=row.moved_by, reason=row.reason,
     )  # fmt: skip
+
+
+def _event(name: str, row: Any) -> Mark:
+    at = row.event_at if row.event_at.tzinfo else row.event_at.replace(tzinfo=timezone.utc)
+    return Mark(kind=row.event, name=name, version=Version.parse(row.version), at=at,
+                by=row.event_by, reason=row.reason)  # fmt: skip
 
 
 def _entry(asset: Any, row: Any) -> CatalogEntry:

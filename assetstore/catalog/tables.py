@@ -61,6 +61,15 @@ class _AliasMoveFields(SQLModel):  # schema v3: the index of the aliases' journa
     reason: str | None = Field(default=None, sa_type=Text)
 
 
+class _EventFields(SQLModel):  # schema v4: yanks, unyanks and deletions
+    id: int | None = Field(default=None, primary_key=True)
+    version: str
+    event: str
+    event_at: datetime
+    event_by: str
+    reason: str | None = Field(default=None, sa_type=Text)
+
+
 @dataclass(frozen=True)
 class Schema:
     """The table classes for one table prefix."""
@@ -71,9 +80,10 @@ class Schema:
     version: Any
     file: Any
     alias_move: Any
+    event: Any
 
     def all(self) -> list[Any]:
-        return [self.meta, self.asset, self.version, self.file, self.alias_move]
+        return [self.meta, self.asset, self.version, self.file, self.alias_move, self.event]
 
 
 @functools.cache
@@ -115,6 +125,13 @@ def schema(prefix: str = DEFAULT_TABLE_PREFIX) -> Schema:
             f"{prefix}alias_moves",
             {"asset_id": (int, Field(foreign_key=f"{assets}.id", ondelete="CASCADE", index=True))},
             args=lambda: (UniqueConstraint(*UNIQUE["alias_moves"]),),
+        ),
+        event=_table(
+            "LifecycleEvent",
+            _EventFields,
+            f"{prefix}lifecycle_events",
+            {"asset_id": (int, Field(foreign_key=f"{assets}.id", ondelete="CASCADE", index=True))},
+            args=lambda: (UniqueConstraint(*UNIQUE["lifecycle_events"]),),
         ),
     )
 

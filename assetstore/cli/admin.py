@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from .app import cli
 from .output import emit, json_option
+
+if TYPE_CHECKING:
+    from ..repository.repair import Repair
 
 
 @cli.command()
@@ -28,20 +33,29 @@ def repair(ctx: click.Context, older_than: float | None, dry_run: bool, as_json:
       assetstore repair --older-than 3600
     """
     repairs = ctx.obj.store().repair(older_than=older_than, dry_run=dry_run)
-    lines = [
+    data = {"reservations": [r.to_dict() for r in repairs], "dry_run": dry_run}
+    emit(data, as_json, repair_lines(repairs))
+    fail_if_any(repairs)
+
+
+def repair_lines(repairs: list[Repair]) -> list[str]:
+    return [
         f"{'reclaimed' if r.reclaimed else 'failed' if r.error else 'kept'} "
         f"{r.reservation.spec}: {r.reservation.describe()}"
         + (f" ({r.reason})" if r.reason else "")
         + (f": {r.error}" if r.error else "")
         for r in repairs
     ]
-    emit({"reservations": [r.to_dict() for r in repairs], "dry_run": dry_run}, as_json, lines)
+
+
+def fail_if_any(repairs: list[Repair]) -> None:
+    """The others were done (and said so): fail as the first failure did."""
     failed = [r for r in repairs if r.error is not None]
-    if failed:  # the others were done: say so, then fail as the first failure did
+    if failed:
         first = failed[0].error
         assert first is not None
         raise type(first)(
-            f"repair could not reclaim {', '.join(r.reservation.spec for r in failed)}: {first}"
+            f"could not reclaim {', '.join(r.reservation.spec for r in failed)}: {first}"
         )
 
 

@@ -25,11 +25,13 @@ from .release import fail_together, requirements_option, specs_given
     metavar="SECONDS",
     help="Reclaim the version's reservation if a dead push left it this long ago.",
 )
+@click.option("--expires-in", default=None, metavar="DURATION",
+              help="gc deletes the version this long after the push (90d, 12h, 30m).")  # fmt: skip
 @json_option
 @click.pass_context
 def push(
     ctx: click.Context, path: Path, target: str, bump: str, meta: tuple[str, ...],
-    dry_run: bool, reclaim_after: float | None, as_json: bool,
+    dry_run: bool, reclaim_after: float | None, expires_in: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Push PATH (a file or a directory tree) as TARGET: NAME or NAME:MAJOR.MINOR.
 
@@ -41,8 +43,11 @@ def push(
       assetstore push ./bert models/bert
       assetstore push model.bin models/clf:2.0 --meta commit=abc123
     """
+    from ..model.lifecycle import parse_duration
+
     store = ctx.obj.store()
     metadata = _parse_meta(meta)
+    expiry = None if expires_in is None else parse_duration(expires_in)
     if dry_run:
         plan = store.plan_push(path, target, bump=bump, metadata=metadata)
         lines = [
@@ -54,7 +59,7 @@ def push(
     with progress(ctx, "push") as callback:
         manifest = store.push(
             path, target, bump=bump, metadata=metadata, callback=callback,
-            reclaim_after=reclaim_after,
+            reclaim_after=reclaim_after, expires_in=expiry,
         )  # fmt: skip
     emit({"spec": manifest.spec, **manifest.to_dict()}, as_json, [manifest.spec])
 
@@ -137,8 +142,12 @@ def versions(ctx: click.Context, name: str, as_json: bool) -> None:
     Example:
       assetstore versions models/bert
     """
-    found = [str(v) for v in ctx.obj.store().versions(name)]
-    emit(found, as_json, found)
+    store = ctx.obj.store()
+    found = store.versions(name)
+    yanks = {} if store.settings.offline else store.lifecycle.yanks(name)
+    lines = [f"{v}  yanked: {yanks[v].reason or '(no reason given)'}" if v in yanks else str(v)
+             for v in found]  # fmt: skip
+    emit([str(v) for v in found], as_json, lines)
 
 
 @cli.command()
@@ -154,15 +163,22 @@ def info(ctx: click.Context, spec: str, as_of: str | None, as_json: bool) -> Non
     Example:
       assetstore info models/bert:1 --json
     """
-    manifest = ctx.obj.store().info(spec, as_of=parse_as_of(as_of))
+    store = ctx.obj.store()
+    manifest = store.info(spec, as_of=parse_as_of(as_of))
+    offline = store.settings.offline
+    yank = None if offline else store.lifecycle.yank_of(manifest.name, manifest.version)
     lines = [
         f"{manifest.spec}  {manifest.kind}  {len(manifest.files)} files  "
         f"{human_size(manifest.total_size)}",
         f"pushed {manifest.pushed_at} by {manifest.pushed_by}",
         *(f"meta {k}={v}" for k, v in sorted(manifest.metadata.items())),
+        *([f"yanked {yank.at.isoformat()} by {yank.by}: {yank.reason or '(no reason given)'}"]
+          if yank else []),
         *(f"  {e.sha256[7:19]}  {e.size:>12}  {e.path}" for e in manifest.files),
-    ]
-    emit(manifest.to_dict(), as_json, lines)
+    ]  # fmt: skip
+    yanked = None if yank is None else {"reason": yank.reason, "at": yank.at.isoformat(),
+                                        "by": yank.by}  # fmt: skip
+    emit(manifest.to_dict() | {"yanked": yanked}, as_json, lines)
 
 
 @cli.command()
@@ -216,23 +232,29 @@ def verify(ctx: click.Context, specs: tuple[str, ...], as_json: bool) -> None:
 
 @cli.command()
 @click.argument("names", nargs=-1)
-@click.option("--keep", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Newest versions of each name to keep.")  # fmt: skip
+@click.option("--keep", type=click.IntRange(min=0), default=None,
+              help="Newest versions of each name to keep (1; all with --deleted).")  # fmt: skip
+@click.option("--deleted", is_flag=True,
+              help="Remove the cached versions the bucket no longer has (deleted).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Show what would be removed.")
 @json_option
 @click.pass_context
 def prune(
-    ctx: click.Context, names: tuple[str, ...], keep: int, dry_run: bool, as_json: bool
-) -> None:
+    ctx: click.Context, names: tuple[str, ...], keep: int | None, deleted: bool, dry_run: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Free cache space: remove all but the newest --keep cached versions of each
-    asset (or of NAMES). Versions being pulled by another process are kept.
+    asset (or of NAMES); with --deleted, the versions deleted from the bucket (and
+    only those, unless --keep is given too). Versions being pulled are kept.
 
     \b
-    Example:
+    Examples:
       assetstore prune --keep 2 --dry-run
+      assetstore prune --deleted
     """
     store = ctx.obj.store()
-    plan = store.plan_prune(keep=keep, names=list(names) or None)
+    keep = keep if keep is not None or deleted else 1
+    plan = store.plan_prune(keep=keep, names=list(names) or None, deleted=deleted)
     done = plan if dry_run else store.prune(plan)
     verb = "would remove" if dry_run else "removed"
     lines = [f"{verb} {i.name}:{i.version} ({human_size(i.size)})" for i in done.remove]

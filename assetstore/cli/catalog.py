@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from .app import cli
 from .output import emit, human_size, json_option
+
+if TYPE_CHECKING:
+    from ..model.lifecycle import Mark
 
 
 @cli.group()
@@ -39,7 +44,9 @@ def catalog_sync(ctx: click.Context, forget_missing: bool, as_json: bool) -> Non
         f"{report.unchanged} unchanged"
         + (f", {len(report.malformed)} malformed (skipped)" if report.malformed else "")
         + (f", {report.alias_moves_added} alias moves indexed" if report.alias_moves_added else "")
-    )
+        + (f", {report.lifecycle_events_added} yanks and deletions indexed"
+           if report.lifecycle_events_added else "")
+    )  # fmt: skip
     emit(report.to_dict(), as_json, [*changes, summary])
     if report.malformed:
         from ..errors import IntegrityError
@@ -82,11 +89,29 @@ def catalog_history(ctx: click.Context, name: str | None, as_json: bool) -> None
     Example:
       assetstore catalog history models/bert
     """
-    entries = ctx.obj.store().history(name)
-    lines = [
-        f"{e.name}:{e.version}  {e.pushed_at.isoformat()}  {e.pushed_by}  "
-        f"{human_size(e.total_size)}"
-        + (f"  [manifest gone since {e.missing_since:%Y-%m-%d}]" if e.missing_since else "")
-        for e in entries
-    ]
-    emit([e.to_dict() for e in entries], as_json, lines)
+    store = ctx.obj.store()
+    events: dict[str, list[Mark]] = {}
+    for mark in store.lifecycle.events(name):
+        events.setdefault(mark.spec, []).append(mark)
+    lines, data = [], []
+    for e in store.history(name):
+        spec = f"{e.name}:{e.version}"
+        lines.append(
+            f"{spec}  {e.pushed_at.isoformat()}  {e.pushed_by}  {human_size(e.total_size)}"
+            + (f"  [manifest gone since {e.missing_since:%Y-%m-%d}]" if e.missing_since else "")
+        )
+        lines += _event_lines(events.get(spec, []))
+        data.append(e.to_dict() | {"events": [m.to_dict() for m in events.pop(spec, [])]})
+    for spec, marks in events.items():  # versions the catalog knows only as deleted
+        lines += [f"{spec}  (its push is not in the catalog)", *_event_lines(marks)]
+        name_of, _, version = spec.rpartition(":")
+        data.append({"name": name_of, "version": version, "events": [m.to_dict() for m in marks]})
+    emit(data, as_json, lines)
+
+
+def _event_lines(marks: list[Mark]) -> list[str]:
+    return [f"    {_PAST[m.kind]} {m.at.isoformat()} by {m.by}"
+            + (f": {m.reason}" if m.reason else "") for m in marks]  # fmt: skip
+
+
+_PAST = {"yank": "yanked", "unyank": "unyanked", "delete": "deleted"}

@@ -33,26 +33,44 @@ def specs_given(specs: tuple[str, ...], requirements: Path | None) -> list[str]:
               show_default=True,
               help="The lockfile to write (or, with --check, compare).")  # fmt: skip
 @click.option("--check", is_flag=True, help="Write nothing; exit 10 if the lockfile is stale.")
+@click.option("--register", "register", default=None, metavar="SERVICE",
+              help="Also store the lockfile in the bucket as SERVICE's: what it pins is kept "
+                   "by delete, retention and gc.")  # fmt: skip
+@click.option("--unregister", "unregister", default=None, metavar="SERVICE",
+              help="Remove SERVICE's registered lockfile (nothing else).")  # fmt: skip
+@click.option("--registered", is_flag=True, help="List the registered lockfiles and their pins.")
+@json_option
 @click.pass_context
 def lock(
     ctx: click.Context, specs: tuple[str, ...], requirements: Path | None, output: Path,
-    check: bool,
+    check: bool, register: str | None, unregister: str | None, registered: bool,
+    as_json: bool,
 ) -> None:  # fmt: skip
     """Resolve each SPEC (aliases, partial versions, sub-paths) to an exact version now
     and write a lockfile that pins it, with the sha256 of its manifest.
 
     \b
-    Example:
+    Examples:
       assetstore lock models/bert@prod vocab/en:1 -o assets.lock
+      assetstore lock models/bert@prod --register search-api
+      assetstore lock --registered
     """
+    if unregister or registered:
+        if specs or requirements or check or register:
+            raise click.UsageError("--unregister and --registered take no SPEC or other option")
+        _registrations(ctx, unregister, as_json)
+        return
     from ..release.lockfile import dumps, load
     from ..release.locking import changes
     from ..release.locking import lock as resolve
 
-    entries = resolve(ctx.obj.store(), specs_given(specs, requirements))
+    store = ctx.obj.store()
+    entries = resolve(store, specs_given(specs, requirements))
     if not check:
         output.write_text(dumps(entries), encoding="utf-8")
-        click.echo(str(output))
+        if register:
+            store.lifecycle.register(register, output)
+        click.echo(str(output) + (f" (registered for {register})" if register else ""))
         return
     stale = changes(load(output), entries)
     for line in stale:
@@ -61,6 +79,20 @@ def lock(
         raise StaleLockError(
             f"{output} is stale: {len(stale)} change(s); run 'assetstore lock' again"
         )
+
+
+def _registrations(ctx: click.Context, unregister: str | None, as_json: bool) -> None:
+    lifecycle = ctx.obj.store().lifecycle
+    if unregister:
+        lifecycle.unregister(unregister)
+        click.echo(f"unregistered the lockfile of {unregister}")
+        return
+    found = lifecycle.registered()
+    data = {service: [f"{e.name}:{e.version}" for e in pins] for service, pins in found.items()}
+    lines = [
+        f"{service}  {' '.join(specs) or '(nothing pinned)'}" for service, specs in data.items()
+    ]
+    emit(data, as_json, lines)
 
 
 @cli.command()

@@ -69,6 +69,7 @@ class Manifest:
     pushed_by: str
     metadata: dict[str, str] = field(default_factory=dict)
     empty_dirs: tuple[str, ...] = ()
+    expires_at: str | None = None  # ISO 8601, UTC: gc deletes the version after it
 
     @property
     def total_size(self) -> int:
@@ -119,7 +120,7 @@ class Manifest:
             "metadata": dict(self.metadata),
             "files": [entry.to_dict() for entry in self.files],
             "empty_dirs": list(self.empty_dirs),
-        }
+        } | ({"expires_at": self.expires_at} if self.expires_at else {})
 
     def to_json(self) -> bytes:
         import json
@@ -191,6 +192,7 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
         pushed_by=str(raw["pushed_by"]),
         metadata={str(k): str(v) for k, v in metadata.items()},
         empty_dirs=empty_dirs,
+        expires_at=_expiry(raw.get("expires_at")),
     )
     if len(manifest.folders) > len(entries) + EXTRA_FOLDERS:
         raise ValueError(
@@ -198,6 +200,17 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
             f"{EXTRA_FOLDERS} more folders than files)"
         )
     return manifest
+
+
+def _expiry(value: Any) -> str | None:
+    """An expiry as stored: None, or an ISO 8601 time (one a reader cannot read would
+    make gc delete at the wrong time, so it is refused)."""
+    if value is None:
+        return None
+    from datetime import datetime
+
+    datetime.fromisoformat(_text(value, "expires_at"))
+    return str(value)
 
 
 def _text(value: Any, what: str) -> str:

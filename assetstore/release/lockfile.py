@@ -96,22 +96,32 @@ def load(path: Path) -> list[Locked]:
 
 
 def _parse(path: Path) -> list[Locked]:
+    try:
+        return parse(path.read_bytes(), str(path))
+    except FileNotFoundError:
+        raise ConfigError(f"lockfile {path} not found (write one with 'assetstore lock')") from None
+    except OSError as exc:
+        raise ConfigError(f"lockfile {path} cannot be read: {exc}") from None
+
+
+def parse(data: bytes, where: str) -> list[Locked]:
+    """The entries of a lockfile's bytes (``where``: the file or object, for errors)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"lockfile {path} not found (write one with 'assetstore lock')") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"lockfile {path} cannot be read: {exc}") from None
-    if data.get("version") != FORMAT:
-        raise ConfigError(f"lockfile {path}: version = {data.get('version')!r}, expected {FORMAT}")
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"lockfile {where} cannot be read: {exc}") from None
+    if parsed.get("version") != FORMAT:
+        raise ConfigError(
+            f"lockfile {where}: version = {parsed.get('version')!r}, expected {FORMAT}"
+        )
     try:
-        return [_entry(raw) for raw in data.get("asset", [])]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"lockfile {path}: malformed [[asset]]: {exc}") from None
+        return [_entry(raw) for raw in parsed.get("asset", [])]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"lockfile {where}: malformed [[asset]]: {exc}") from None
 
 
 def read_specs(path: Path) -> list[str]:

@@ -45,7 +45,13 @@ from ..model.manifest import Manifest
 from ..model.spec import Version, next_version
 from . import objects
 from .repository import Repository
-from .reservations import Reservation, owner_record, parse_reservation, why_reclaimable
+from .reservations import (
+    Publisher,
+    Reservation,
+    owner_record,
+    parse_reservation,
+    why_reclaimable,
+)
 
 log = logging.getLogger("assetstore")
 # A reservation younger than this belongs to a push that is most likely still running:
@@ -53,16 +59,6 @@ log = logging.getLogger("assetstore")
 YOUNG_SECONDS = 900.0
 FREE_VERSION_ATTEMPTS = 5  # an unpinned push tries this many versions, one after another
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-
-
-@dataclass(frozen=True)
-class Publisher:
-    """Who publishes, how many transfers at once, and when a reservation is stale."""
-
-    pushed_by: str
-    workers: int = 8
-    reclaim_after: float = 86400.0  # a reservation older than this is a dead push's
-    takeover_after: float = 86400.0  # an abort older than this is a dead reclaimer's
 
 
 @dataclass(frozen=True)

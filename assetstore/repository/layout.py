@@ -6,15 +6,17 @@ Under ``{bucket}/{prefix}``::
     .manifests/{name}/{version}.json               # the commit point (plain JSON)
     .manifests/{name}/{version}.reserved           # create-if-absent, before any byte moves
     .manifests/{name}/{version}.{id}.outcome       # the decision on reservation {id}
+    .manifests/{name}/{version}.yanked             # a yank: who, when, why (unyank deletes it)
+    .manifests/{name}/{version}.deleted            # a tombstone: deleted, its number never reused
     .aliases/{name}/{alias}/{move:010d}.json       # an alias's journal, one entry per move
+    .locks/{service}.toml                          # a registered lockfile: what it pins is kept
 
 A version's files live under its own folder, or — a file an earlier version already
 held, reused by a push instead of sent or copied again — under that earlier version's
 folder, at the ``<version>/<path>`` its manifest entry names (``stored_at``): always an
 earlier, committed version of the same name. So the objects of one version may be read
-through any later one. This tool only deletes the folder of a version reserved and never
-committed (``commit.py``); anything that ever deletes a committed version must first
-keep the objects later manifests refer to.
+through any later one: deleting a version (``lifecycle/``) removes only the objects of
+its folder that no other committed manifest names.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ from ..model.spec import VERSION_TEXT, Version, check_name
 
 MANIFESTS = ".manifests"
 ALIASES = ".aliases"
+LOCKS = ".locks"
 MOVE_FILE = re.compile(r"([0-9]{10})\.json")
 MANIFEST_FILE = re.compile(VERSION_TEXT + r"\.json")
 RESERVED_FILE = re.compile(VERSION_TEXT + r"\.reserved")
 OUTCOME_FILE = re.compile(VERSION_TEXT + r"\.([0-9a-f]{32})\.outcome")
+YANKED_FILE = re.compile(VERSION_TEXT + r"\.yanked")
+DELETED_FILE = re.compile(VERSION_TEXT + r"\.deleted")
+LOCK_FILE = re.compile(r"([a-z0-9][a-z0-9._-]{0,63})\.toml")
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,12 @@ class Layout:
 
     root: str
 
+    def asset_folder(self, name: str) -> str:
+        """Where the version folders of ``name`` are (beside those of longer names)."""
+        return f"{self.root}/{name}"
+
     def data_path(self, name: str, version: Version, relpath: str = "") -> str:
-        base = f"{self.root}/{name}/{version}"
+        base = f"{self.asset_folder(name)}/{version}"
         return f"{base}/{relpath}" if relpath else base
 
     def file_path(self, manifest: Manifest, entry: FileEntry) -> str:
@@ -65,6 +75,19 @@ class Layout:
 
     def outcome_path(self, name: str, version: Version, reservation_id: str) -> str:
         return f"{self.manifest_folder(name)}/{version}.{reservation_id}.outcome"
+
+    def yank_path(self, name: str, version: Version) -> str:
+        return f"{self.manifest_folder(name)}/{version}.yanked"
+
+    def tombstone_path(self, name: str, version: Version) -> str:
+        return f"{self.manifest_folder(name)}/{version}.deleted"
+
+    @property
+    def locks_folder(self) -> str:
+        return f"{self.root}/{LOCKS}"
+
+    def lock_path(self, service: str) -> str:
+        return f"{self.locks_folder}/{service}.toml"
 
     def alias_folder(self, name: str, alias: str | None = None) -> str:
         base = f"{self.root}/{ALIASES}/{name}"

@@ -17,6 +17,7 @@ def repository_for(settings: Settings) -> Repository:
     from ..redact import scrub, secret_values
 
     s = settings
+    _require_bucket(s)
     assert s.provider is not None and s.bucket is not None
     secrets = tuple(secret_values(dict(s.storage_options)))
     timeouts = Timeouts(s.connect_timeout_seconds, s.read_timeout_seconds)
@@ -44,3 +45,17 @@ def repository_for(settings: Settings) -> Repository:
         auto_create_bucket=s.auto_create_bucket,
         public_url_base=s.public_url_base,
     )
+
+
+def _require_bucket(s: Settings) -> None:
+    if s.force_offline:
+        raise ConfigError(
+            f"{s.offline_reason}: this needs the bucket, and offline only the assets dir "
+            f"{s.assets_dir} is served"
+        )
+    if s.provider is None or s.bucket is None:
+        raise ConfigError(
+            "no storage provider is configured (pre-downloaded mode serves the assets "
+            f"dir {s.assets_dir} only): set ASSETSTORE_STORAGE_PROVIDER and "
+            "ASSETSTORE_STORAGE_BUCKET"
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import quote
 
 from ..backends import faults
@@ -26,7 +26,7 @@ from ..io.stream import Callback
 from ..model.manifest import Manifest, parse_manifest
 from ..model.spec import Version
 from .bucket import BucketStore
-from .layout import MANIFEST_FILE, RESERVED_FILE, valid_name
+from .layout import DELETED_FILE, MANIFEST_FILE, RESERVED_FILE, YANKED_FILE, valid_name
 
 log = logging.getLogger("assetstore")
 T = TypeVar("T")
@@ -37,38 +37,68 @@ T = TypeVar("T")
 WHOLE_READ_CHUNK = 256 * 2**10
 
 
+class Scan(NamedTuple):
+    """What one listing of ``.manifests/{name}/`` tells of the versions of ``name``."""
+
+    manifests: frozenset[Version]  # a manifest is there (deleted ones until it is removed)
+    reserved: frozenset[Version]  # a push holds the number (under way, or died)
+    yanked: frozenset[Version]
+    deleted: frozenset[Version]  # a tombstone is there: gone, the number never reused
+
+    @property
+    def committed(self) -> frozenset[Version]:
+        return self.manifests - self.deleted
+
+    @property
+    def taken(self) -> frozenset[Version]:
+        return self.manifests | self.reserved | self.deleted
+
+    @property
+    def offered(self) -> list[Version]:
+        """What an unpinned resolution may choose: committed and not yanked."""
+        return sorted(self.committed - self.yanked)
+
+
+_SCANNED = ((MANIFEST_FILE, "manifests"), (RESERVED_FILE, "reserved"),
+            (YANKED_FILE, "yanked"), (DELETED_FILE, "deleted"))  # fmt: skip
+
+
 class Repository(BucketStore):
     """One asset store on one backend, as the rest of assetstore sees it."""
 
     # -- reads ---------------------------------------------------------------------------
     def versions(self, name: str) -> list[Version]:
-        """Committed versions of ``name``, oldest first (one LIST, no data tree)."""
-        return sorted(self._scan(name)[0])
+        """Committed versions of ``name`` (deleted ones are not), oldest first (one
+        LIST, no data tree)."""
+        return sorted(self.scan(name).committed)
 
     def taken(self, name: str) -> list[Version]:
-        """Versions committed or reserved by a push under way."""
-        committed, reserved = self._scan(name)
-        return sorted(committed | reserved)
+        """Versions committed, reserved by a push under way, or deleted."""
+        return sorted(self.scan(name).taken)
 
-    def _scan(self, name: str) -> tuple[set[Version], set[Version]]:
+    def scan(self, name: str) -> Scan:
         folder = self.manifest_folder(name)
         with self.errors(f"listing versions of {name} in", path=folder):
             entries = self.listed(folder, recursive=False)
             if not entries:
                 self.require_bucket()  # nothing there, or no bucket at all?
-        committed, reserved = set(), set()
+        found: dict[str, set[Version]] = {field: set() for _, field in _SCANNED}
         for entry in entries:
             base = entry.path.rstrip("/").rsplit("/", 1)[-1]
-            if match := MANIFEST_FILE.fullmatch(base):
-                committed.add(Version.parse(match[1]))
-            elif match := RESERVED_FILE.fullmatch(base):
-                reserved.add(Version.parse(match[1]))
-        return committed, reserved
+            for pattern, field in _SCANNED:
+                if match := pattern.fullmatch(base):
+                    found[field].add(Version.parse(match[1]))
+        return Scan(**{field: frozenset(v) for field, v in found.items()})
 
     def names(self) -> list[str]:
         """Every asset name with at least one committed version."""
-        found = self.manifest_objects()
-        return sorted({name for name, base in found if MANIFEST_FILE.fullmatch(base)})
+        manifests, deleted = set(), set()
+        for name, base in self.manifest_objects():
+            if MANIFEST_FILE.fullmatch(base):
+                manifests.add((name, base.removesuffix(".json")))
+            elif DELETED_FILE.fullmatch(base):
+                deleted.add((name, base.removesuffix(".deleted")))
+        return sorted({name for name, _ in manifests - deleted})
 
     def manifest(self, name: str, version: Version) -> Manifest:
         return self.manifest_and_digest(name, version)[0]

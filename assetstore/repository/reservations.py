@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model.spec import Version
+
+if TYPE_CHECKING:
+    from ..config.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -124,3 +127,21 @@ def _duration(seconds: float) -> str:
         return f"{seconds}s"
     minutes = seconds // 60
     return f"{minutes // 60}h{minutes % 60}m" if minutes >= 60 else f"{minutes}m"
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who publishes, how many transfers at once, and when a reservation is stale."""
+
+    pushed_by: str
+    workers: int = 8
+    reclaim_after: float = 86400.0  # a reservation older than this is a dead push's
+    takeover_after: float = 86400.0  # an abort older than this is a dead reclaimer's
+
+    @classmethod
+    def of(cls, settings: Settings, reclaim_after: float | None = None) -> Publisher:
+        """The publisher the settings describe (``reclaim_after``: instead of the
+        reservation timeout)."""
+        timeout = settings.reservation_timeout_seconds
+        return cls(settings.pushed_by, settings.workers,
+                   timeout if reclaim_after is None else reclaim_after, timeout)  # fmt: skip

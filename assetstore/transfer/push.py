@@ -27,8 +27,9 @@ from ..io.stream import CHUNK, Callback, digest
 from ..model.manifest import FileEntry, Kind, Manifest
 from ..model.paths import check_relpath
 from ..model.spec import Version, next_version, parse_target
-from ..repository.commit import Publisher, Watch, publish, publish_first_free
+from ..repository.commit import Watch, publish, publish_first_free
 from ..repository.repository import Repository
+from ..repository.reservations import Publisher
 
 log = logging.getLogger("assetstore")
 # Parts of one large file in flight at once: bounds memory to PARTS times the part size.
@@ -54,6 +55,8 @@ class PushPlan:
     reused: dict[str, str] = field(default_factory=dict)  # path -> its entry's stored_at
     metadata: dict[str, str] = field(default_factory=dict)
     explicit: bool = False
+    reused_from: Version | None = None  # the version whose manifest ``reused`` comes from
+    expires_at: str | None = None  # ISO 8601, UTC: gc deletes the version after it
 
     @property
     def spec(self) -> str:
@@ -135,14 +138,14 @@ def plan_files(
     *,
     workers: int,
     hashes: HashCache | None = None,
-) -> tuple[tuple[SourceFile, ...], dict[str, str]]:
-    """The files to push as ``name:version``, and which of them the newest committed
+) -> tuple[tuple[SourceFile, ...], dict[str, str], Version | None]:
+    """The files to push as ``name:version``, which of them the newest committed
     version below it already holds (path -> where those bytes are stored, as a manifest
-    entry's ``stored_at``). Only a file the size of one in that version can be one of
-    those, so only those are hashed now (or found in ``hashes``, unchanged since an
-    earlier push); the others are hashed as they are sent (a first push reads each byte
-    once)."""
-    by_content = _reusable(remote, name, version)
+    entry's ``stored_at``), and that version. Only a file the size of one in that
+    version can be one of those, so only those are hashed now (or found in ``hashes``,
+    unchanged since an earlier push); the others are hashed as they are sent (a first
+    push reads each byte once)."""
+    source, by_content = _reusable(remote, name, version)
     sizes = {size for _, size in by_content}
     hashes = hashes or HashCache(None)
 
@@ -163,21 +166,24 @@ def plan_files(
     for i, file in zip(unknown, computed, strict=True):
         files[i] = file
     found = ((f.path, by_content.get((f.sha256 or "", f.size))) for f in files)
-    return tuple(files), {path: stored_at for path, stored_at in found if stored_at is not None}
+    reused = {path: stored_at for path, stored_at in found if stored_at is not None}
+    return tuple(files), reused, source if reused else None
 
 
-def _reusable(remote: Repository, name: str, version: Version) -> dict[tuple[str, int], str]:
-    """(sha256, size) -> where the bytes are stored, for each file of the newest
-    committed version of ``name`` below ``version`` whose object is there, at its size:
-    a file is only referred to where it can be read."""
+def _reusable(
+    remote: Repository, name: str, version: Version
+) -> tuple[Version | None, dict[tuple[str, int], str]]:
+    """The newest committed version of ``name`` below ``version``, and (sha256, size)
+    -> where the bytes are stored, for each of its files whose object is there, at its
+    size: a file is only referred to where it can be read."""
     older = [v for v in remote.versions(name) if v < version]
     if not older:
-        return {}
+        return None, {}
     previous = remote.manifest(name, older[-1])
     # A file that version itself reused points where its bytes are: no chains to follow.
     found = {(e.sha256, e.size): e.stored_at or f"{older[-1]}/{e.path}" for e in previous.files}
     present = _stored_sizes(remote, name, set(found.values()))
-    return {key: at for key, at in found.items() if present.get(at) == key[1]}
+    return older[-1], {key: at for key, at in found.items() if present.get(at) == key[1]}
 
 
 def _stored_sizes(remote: Repository, name: str, locations: set[str]) -> dict[str, int]:
@@ -207,6 +213,7 @@ def _transfer(
     remote: Repository, plan: PushPlan, publisher: Publisher, callback: Callback, watch: Watch
 ) -> Manifest:
     remote.check_inside(remote.data_path(plan.name, plan.version))
+    plan = _still_reusable(remote, plan)
     progress = SharedProgress(callback)
     progress.set_size(plan.upload_bytes)
     send = _Send(remote, plan, progress, watch)
@@ -223,7 +230,19 @@ def _transfer(
         pushed_by=publisher.pushed_by,
         metadata=plan.metadata,
         empty_dirs=plan.empty_dirs,
+        expires_at=plan.expires_at,
     )
+
+
+def _still_reusable(remote: Repository, plan: PushPlan) -> PushPlan:
+    """``plan``, or — when the version it reuses files from was deleted since it was
+    planned — ``plan`` sending every file. Checked once the reservation is in place: a
+    delete's sweep seen after that point defers to this push (lifecycle/deleting.py),
+    and one seen before it left its tombstone, which this listing finds."""
+    if plan.reused_from is None or plan.reused_from in remote.scan(plan.name).committed:
+        return plan
+    log.info("%s was deleted since this push was planned: every file is sent", plan.reused_from)
+    return replace(plan, reused={}, reused_from=None)
 
 
 def folder_by_folder(files: list[SourceFile]) -> list[SourceFile]:
@@ -301,6 +320,20 @@ def _read_source(item: SourceFile) -> tuple[bytes, hashlib._Hash]:
     return data, hashlib.sha256(data)
 
 
+def _check_free(remote: Repository, name: str, version: Version) -> None:
+    scan = remote.scan(name)
+    if version in scan.deleted:
+        raise VersionExistsError(
+            f"{name}:{version} was deleted; a version number is never given again",
+            name=name, version=str(version),
+        )  # fmt: skip
+    if version in scan.committed:
+        raise VersionExistsError(
+            f"{name}:{version} already exists; versions are immutable",
+            name=name, version=str(version),
+        )  # fmt: skip
+
+
 def plan_push(
     remote: Repository,
     state: Path,
@@ -317,14 +350,11 @@ def plan_push(
     kind, entries, empty_dirs = scan_source(source)
     if version is None:
         version = next_version(remote.taken(name), bump)
-    elif version in remote.versions(name):
-        raise VersionExistsError(
-            f"{name}:{version} already exists; versions are immutable",
-            name=name,
-            version=str(version),
-        )
+    else:
+        _check_free(remote, name, version)
     hashes = HashCache(state / "hashes.db")
-    files, reused = plan_files(remote, name, version, entries, workers=workers, hashes=hashes)
+    files, reused, reused_from = plan_files(remote, name, version, entries, workers=workers,
+                                            hashes=hashes)  # fmt: skip
     hashes.save()
     return PushPlan(
         name=name,
@@ -333,6 +363,7 @@ def plan_push(
         files=files,
         empty_dirs=tuple(empty_dirs),
         reused=reused,
+        reused_from=reused_from,
         metadata=dict(metadata or {}),
         explicit=":" in target,
     )

@@ -19,8 +19,9 @@ from ..io import pool
 from ..io.pool import SharedProgress, run_all
 from ..io.stream import CHUNK, Callback, NoProgress, digest
 from ..model.manifest import FileEntry, Manifest
-from ..repository.commit import Publisher, Watch, publish
+from ..repository.commit import Watch, publish
 from ..repository.repository import Repository
+from ..repository.reservations import Publisher
 from .pull import RANGES, _ranged_download
 
 

@@ -168,7 +168,8 @@ def test_a_young_foreign_reservation_is_left_alone(
 def test_a_push_whose_reservation_was_reclaimed_does_not_commit(store: AssetStore) -> None:
     from assetstore import VersionExistsError
     from assetstore.model.manifest import FileEntry
-    from assetstore.repository.commit import Publisher, publish
+    from assetstore.repository.commit import publish
+    from assetstore.repository.reservations import Publisher
 
     def reclaimed_meanwhile(watch: object) -> Manifest:
         store.remote.fs.rm_file(store.remote.reservation_path("m", Version(4, 0)))

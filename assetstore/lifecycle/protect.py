@@ -1,0 +1,45 @@
+"""What protects a version from deletion: an alias pointing at it (``--force``
+overrides that), a registered lockfile naming it (nothing does: unregister it first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model.spec import Version
+from ..release.lockfile import parse
+from ..repository import journal, marks
+from ..repository.repository import Repository
+
+
+@dataclass
+class Guards:
+    """The aliases and registered services that need one version."""
+
+    aliases: list[str] = field(default_factory=list)  # NAME@ALIAS
+    services: list[str] = field(default_factory=list)
+
+    def why(self, *, force: bool = False) -> str | None:
+        """Why the version may not be deleted (None: it may); ``force`` overrides an
+        alias, never a registered lockfile."""
+        reasons = []
+        if self.services:
+            reasons.append("the registered lockfile of " + ", ".join(self.services) +
+                           " pins it (assetstore lock --unregister SERVICE first)")  # fmt: skip
+        if self.aliases and not force:
+            reasons.append(", ".join(self.aliases) + " points at it (--force overrides an alias)")
+        return "; ".join(reasons) or None
+
+
+def guards(repo: Repository, name: str) -> dict[Version, Guards]:
+    """Each version of ``name`` that an alias or a registered lockfile needs."""
+    found: dict[Version, Guards] = {}
+    for alias in journal.aliases(repo, name):
+        last = journal.moves(repo, name, alias, last=1)
+        if last and last[-1].version is not None:
+            found.setdefault(last[-1].version, Guards()).aliases.append(f"{name}@{alias}")
+    for service, text in marks.registered(repo).items():
+        pinned = {e.version for e in parse(text, repo.url_of(repo.lock_path(service)))
+                  if e.name == name}  # fmt: skip
+        for version in pinned:
+            found.setdefault(version, Guards()).services.append(service)
+    return found
