@@ -30,6 +30,7 @@ from assetstore import (
 from assetstore import environment as store_module
 from assetstore.cache import memo as cache_module
 from assetstore.model.manifest import parse_manifest
+from assetstore.repository.repository import Scan
 
 Tree = Callable[..., Path]
 
@@ -335,13 +336,13 @@ def test_the_remote_s_word_on_reachability_wins(
     cached = pushed.get("m:0.0")
     fresh = AssetStore.from_env()
 
-    def versions(name: str) -> list[Version]:
+    def scan(name: str) -> Scan:  # the one listing a resolution makes
         try:
             raise ConnectionResetError("reset")  # the chain alone would say unreachable
         except ConnectionResetError as exc:
             raise BackendError("listing failed", unreachable=unreachable) from exc
 
-    monkeypatch.setattr(fresh.remote, "versions", versions)
+    monkeypatch.setattr(fresh.remote, "scan", scan)
     if unreachable:
         assert fresh.get("m") == cached
     else:
