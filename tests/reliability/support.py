@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import subprocess
 import uuid
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -265,3 +267,14 @@ def write_report(name: str, report: dict[str, Any], tmp_path: Path) -> Path:
 
 def walk_files(root: Path) -> Iterator[Path]:
     yield from (p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def kill_after(proc: subprocess.Popen[bytes], delay: float) -> bool:
+    """SIGKILL ``proc`` after ``delay`` s; True when it was still running."""
+    try:
+        proc.wait(timeout=delay)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return True

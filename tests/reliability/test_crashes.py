@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from conftest import run_cli_process
 from assetstore import AssetStore, Manifest, Version
 
 from .conftest import trials
+from .support import kill_after
 
 Tree = Callable[..., Path]
 
@@ -48,17 +48,6 @@ def _timed(args: list[str], env: dict[str, str], before: Callable[[], object]) -
     return min(times[1:])
 
 
-def _kill_after(proc: subprocess.Popen[bytes], delay: float) -> bool:
-    """SIGKILL ``proc`` after ``delay`` s; True when it was still running."""
-    try:
-        proc.wait(timeout=delay)
-        return False
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        return True
-
-
 def test_killed_pushers_never_leave_a_half_version(
     local_env: dict[str, str], make_tree: Tree, store: AssetStore
 ) -> None:
@@ -71,7 +60,7 @@ def test_killed_pushers_never_leave_a_half_version(
     for trial in range(count):
         target = f"m:1.{trial}"
         delay = rng.uniform(0.4, 1.0) * duration  # past start-up, mostly
-        killed += _kill_after(_start(["push", str(source), target], local_env), delay)
+        killed += kill_after(_start(["push", str(source), target], local_env), delay)
         fresh = AssetStore.from_env()
         if Version(1, trial) in fresh.remote.versions("m"):
             committed += 1
@@ -113,7 +102,7 @@ def test_killed_pullers_leave_only_complete_verified_versions(
     for _ in range(count):
         uncache()
         delay = rng.uniform(0.4, 1.0) * duration
-        killed += _kill_after(_start(["pull", "m:0.0"], local_env), delay)
+        killed += kill_after(_start(["pull", "m:0.0"], local_env), delay)
         final = store.cache.version_dir("m", Version(0, 0))
         assert not final.exists() or all(r.ok for r in store.verify())
         assert len(list(AssetStore.from_env().get("m:0.0").rglob("f*"))) == 60

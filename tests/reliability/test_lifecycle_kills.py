@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from conftest import run_cli_process
 from assetstore import AssetStore, Version
 
 from .conftest import trials
-from .support import write_report
+from .support import kill_after, write_report
 
 FILES = 400  # per version: enough objects that a kill lands while they are deleted
 SHARED = 200  # of them unchanged from one version to the next (reused by reference)
@@ -33,16 +32,6 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "assetstore", *args], env={**os.environ, **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-
-
-def _killed(proc: subprocess.Popen[bytes], delay: float) -> bool:
-    try:
-        proc.wait(timeout=delay)
-        return False
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        return True
 
 
 def _tree(root: Path, generation: int) -> Path:
@@ -161,7 +150,7 @@ def test_killed_deletes_and_gcs_lose_nothing_and_a_rerun_finishes(
                 args = ["gc"]
             delay = rng.uniform(first * 0.9, (first + end) / 2)  # its work, not its exit
             left = _leftovers(store, bucket)
-            killed += _killed(_start(args, env), delay)
+            killed += kill_after(_start(args, env), delay)
             versions, missing = _intact(store)
             assert versions >= 2 and not missing, missing[:5]
             after = _leftovers(store, bucket)
