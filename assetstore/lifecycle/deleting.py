@@ -118,19 +118,21 @@ def sweep(
     gc's: of every folder). ``gone``: versions this run deletes (a dry run has not)."""
     scan = _as_if_deleted(repo.scan(name), gone or set())
     if scan.reserved:
-        held = ", ".join(str(v) for v in sorted(scan.reserved))
-        report.deferred[name] = (f"a push of {name} holds {held}: its objects stay until "
-                                 "no push of it is under way (run gc then)")  # fmt: skip
+        _defer(name, scan.reserved, report)
         return
     needed = _referenced(repo, name, scan)
+    folders = _data_folders(repo, name)
+    # A second listing, once the manifests are read and the folders listed: a push that
+    # committed while the first was paged through shows here (it is then not deleted
+    # from under), and a folder no listing knows of is no push's.
+    later = _as_if_deleted(repo.scan(name), gone or set())
+    if later.committed - scan.committed:
+        _defer(name, later.committed - scan.committed, report)
+        return
     records = sorted(scan.deleted | (scan.yanked - scan.manifests))
     sizes = _record_sizes(repo, name) if records else {}
     for version in records:
         _remove_records(repo, name, version, scan, sizes, report)
-    folders = _data_folders(repo, name)
-    # A folder of no version the listing knew may be a push that reserved since: only
-    # one a second listing does not know either is garbage.
-    later = repo.scan(name) if orphans else scan
     for version, objects in sorted(folders.items()):
         unneeded = [o for o in objects if o[0] not in needed]  # always: whatever the folder
         if version in scan.deleted:
@@ -139,6 +141,12 @@ def sweep(
             remove(unneeded, "no manifest names it", repo, report)
         elif orphans and version not in scan.taken | later.taken:
             remove(unneeded, "data of no committed version", repo, report)
+
+
+def _defer(name: str, pushed: frozenset[Version], report: Report) -> None:
+    held = ", ".join(str(v) for v in sorted(pushed))
+    report.deferred[name] = (f"a push of {name} holds or just committed {held}: its objects "
+                             "stay until no push of it is under way (run gc then)")  # fmt: skip
 
 
 def _as_if_deleted(scan: Scan, gone: set[Version]) -> Scan:

@@ -23,6 +23,7 @@ from assetstore.catalog.sql import dispose_engines
 from assetstore.errors import AssetNotFoundError, ProtectedError, VersionExistsError
 from assetstore.release.lockfile import dumps
 from assetstore.release.locking import lock
+from assetstore.repository.repository import Scan
 
 from .conftest import Backend, subprocess_env
 
@@ -105,6 +106,32 @@ def test_deleting_versions_whose_files_are_reused_keeps_every_other_version_whol
     with pytest.raises(VersionExistsError, match="never given again"):
         store.push(make_tree({"a": b"new"}), "m:0.1")
     assert store.push(make_tree({"a": b"new"}), "m").version == Version(0, 3)
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)
+def test_a_sweep_whose_listing_missed_a_commit_deletes_nothing(
+    backend: Backend, make_tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing paged through while a push committed can show neither its manifest nor
+    its reservation; the second listing shows the commit, and the sweep waits."""
+    store = backend.store()
+    specs = _three_versions(store, make_tree)
+    remote = store.remote
+    real, calls = remote.scan, []
+
+    def paged(name: str) -> Scan:  # the first listing of the sweep misses 0.2's commit
+        calls.append(name)
+        found = real(name)
+        if len(calls) == 2:
+            return found._replace(manifests=found.manifests - {Version(0, 2)})
+        return found
+
+    monkeypatch.setattr(remote, "scan", paged)
+    report = store.lifecycle.delete("m:0.1")  # 0.2 reuses 0.1's c
+    assert "m" in report.deferred and not report.items
+    monkeypatch.undo()
+    del specs["m:0.1"]
+    _pulls_and_verifies(backend, specs)
 
 
 @pytest.mark.parametrize("backend", ["local", "s3", "az"], indirect=True)
