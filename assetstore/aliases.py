@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .errors import AssetNotFoundError, AssetStoreError, InvalidSpecError, ProtectedError
 from .model.alias import Move
+from .model.lifecycle import check_reason
 from .model.spec import Spec, Version, check_alias, parse_spec
 from .reading import Reader
 from .repository import journal
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
     from .catalog.sql import Catalog
 
 log = logging.getLogger("assetstore")
-
-MAX_REASON_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -114,8 +113,7 @@ class Aliases:
     def _move(
         self, name: str, alias: str, action: str, decide: journal.Decide, reason: str | None
     ) -> Move:
-        if reason is not None and len(reason.encode()) > MAX_REASON_BYTES:
-            raise InvalidSpecError(f"--reason is longer than {MAX_REASON_BYTES} bytes")
+        check_reason(reason)
         repo = self._reader.remote
         repo.require_bucket()
 

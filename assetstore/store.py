@@ -249,12 +249,11 @@ class AssetStore:
         none for that reason), and with ``deleted`` those the bucket no longer has."""
         from .cache.prune import plan_prune
 
-        def gone(name: str) -> set[Version]:
-            return set(self.cache.versions(name)) - self.remote.scan(name).committed
-
-        if deleted:
-            self.remote.require_bucket()
-        return plan_prune(self.cache, keep=keep, names=names, gone=gone if deleted else None)
+        if not deleted:
+            return plan_prune(self.cache, keep=keep, names=names)
+        self.remote.require_bucket()
+        return plan_prune(self.cache, keep=keep, names=names,
+                          committed=lambda name: self.remote.scan(name).committed)  # fmt: skip
 
     def prune(self, plan: PrunePlan) -> PrunePlan:
         """Carry out ``plan``; returns what was really removed (busy versions stay)."""

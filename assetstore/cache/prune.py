@@ -48,10 +48,11 @@ class PrunePlan:
 
 def plan_prune(
     cache: Cache, *, keep: int | None, names: list[str] | None = None,
-    gone: Callable[[str], set[Version]] | None = None,
+    committed: Callable[[str], frozenset[Version]] | None = None,
 ) -> PrunePlan:  # fmt: skip
     """All but the newest ``keep`` cached versions of each name (None: keep them all),
-    and with ``gone`` (name -> the versions the bucket no longer has), those too."""
+    and with ``committed`` (name -> the versions the bucket has), the cached versions
+    it does not have."""
     if keep is not None and keep < 0:
         raise ValueError("keep must be 0 or more")
     for name in names or ():
@@ -60,8 +61,8 @@ def plan_prune(
     for name in names or cache.names():
         cached = cache.versions(name)
         chosen = set(cached[: max(0, len(cached) - keep)] if keep is not None else ())
-        if gone is not None:
-            chosen |= gone(name) & set(cached)
+        if committed is not None:
+            chosen |= set(cached) - committed(name)
         remove += [PruneItem(name, v, cache.manifest(name, v).total_size) for v in sorted(chosen)]
     return PrunePlan(tuple(remove), tuple(_leftovers(cache)))
 

@@ -35,7 +35,7 @@ def repair(ctx: click.Context, older_than: float | None, dry_run: bool, as_json:
     repairs = ctx.obj.store().repair(older_than=older_than, dry_run=dry_run)
     data = {"reservations": [r.to_dict() for r in repairs], "dry_run": dry_run}
     emit(data, as_json, repair_lines(repairs))
-    fail_if_any(repairs)
+    fail_if_any(repairs, "repair")
 
 
 def repair_lines(repairs: list[Repair]) -> list[str]:
@@ -48,14 +48,14 @@ def repair_lines(repairs: list[Repair]) -> list[str]:
     ]
 
 
-def fail_if_any(repairs: list[Repair]) -> None:
+def fail_if_any(repairs: list[Repair], command: str) -> None:
     """The others were done (and said so): fail as the first failure did."""
     failed = [r for r in repairs if r.error is not None]
     if failed:
         first = failed[0].error
         assert first is not None
         raise type(first)(
-            f"could not reclaim {', '.join(r.reservation.spec for r in failed)}: {first}"
+            f"{command} could not reclaim {', '.join(r.reservation.spec for r in failed)}: {first}"
         )
 
 

@@ -107,7 +107,7 @@ def gc(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     repairs, report = ctx.obj.store().lifecycle.gc(dry_run=dry_run)
     data = report.to_dict() | {"reservations": [r.to_dict() for r in repairs]}
     emit(data, as_json, repair_lines(repairs) + _lines(report))
-    fail_if_any(repairs)
+    fail_if_any(repairs, "gc")
 
 
 def _lines(report: Report) -> list[str]:

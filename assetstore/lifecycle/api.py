@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING
 from ..errors import AssetNotFoundError, AssetStoreError, InvalidSpecError
 from ..model.lifecycle import Mark, new_mark
 from ..model.spec import Version, check_name, parse_spec
-from ..release.lockfile import Locked, load, parse
+from ..release.lockfile import Locked, load
 from ..repository import marks
 from . import deleting, gc, rules
 from .deleting import Report
+from .protect import registered_locks
 
 if TYPE_CHECKING:
     from ..repository.repair import Repair
-    from ..repository.repository import Repository
+    from ..repository.repository import Repository, Scan
     from ..store import AssetStore
 
 log = logging.getLogger("assetstore")
@@ -41,7 +42,7 @@ class Lifecycle:
     def yank(self, spec: str, *, reason: str | None = None) -> Mark:
         """Yank ``NAME:MAJOR.MINOR``: unpinned resolutions skip it, a pinned one is
         still served (with a warning). Yanking again replaces the reason."""
-        name, version = self._committed(spec)
+        name, version, _ = self._committed(spec)
         mark = new_mark("yank", name, version, self._by, reason)
         marks.write(self._repo, mark)
         self._index([mark])
@@ -49,8 +50,8 @@ class Lifecycle:
 
     def unyank(self, spec: str) -> Mark | None:
         """Undo a yank; None when the version was not yanked."""
-        name, version = self._committed(spec)
-        if version not in self._repo.scan(name).yanked:
+        name, version, scan = self._committed(spec)
+        if version not in scan.yanked:
             return None
         marks.remove(self._repo, "yank", name, version)
         mark = new_mark("unyank", name, version, self._by, None)
@@ -107,9 +108,8 @@ class Lifecycle:
             raise AssetNotFoundError(f"no lockfile is registered for {service!r}")
 
     def registered(self) -> dict[str, list[Locked]]:
-        repo = self._repo
-        return {service: parse(text, repo.url_of(repo.lock_path(service)))
-                for service, text in marks.registered(repo).items()}  # fmt: skip
+        """service -> what its registered lockfile pins."""
+        return registered_locks(self._repo)
 
     def events(self, name: str | None = None) -> list[Mark]:
         """The yanks, unyanks and deletions the catalog indexed, oldest first."""
@@ -122,11 +122,12 @@ class Lifecycle:
             raise InvalidSpecError(f"{spec!r}: name one version exactly, as NAME:MAJOR.MINOR")
         return parsed.name, parsed.pinned
 
-    def _committed(self, spec: str) -> tuple[str, Version]:
+    def _committed(self, spec: str) -> tuple[str, Version, Scan]:
         name, version = self._pinned(spec)
-        if version not in self._repo.scan(name).committed:
+        scan = self._repo.scan(name)
+        if version not in scan.committed:
             raise AssetNotFoundError(f"{name}:{version} not found in {self._repo.url}", name=name)
-        return name, version
+        return name, version, scan
 
     def _done(self, report: Report) -> Report:
         if not report.dry_run:

@@ -129,10 +129,8 @@ def sweep(
     if later.committed - scan.committed:
         _defer(name, later.committed - scan.committed, report)
         return
-    records = sorted(scan.deleted | (scan.yanked - scan.manifests))
-    sizes = _record_sizes(repo, name) if records else {}
-    for version in records:
-        _remove_records(repo, name, version, scan, sizes, report)
+    for version in sorted(scan.deleted | (scan.yanked - scan.manifests)):
+        _remove_records(repo, name, version, scan, report)
     for version, objects in sorted(folders.items()):
         unneeded = [o for o in objects if o[0] not in needed]  # always: whatever the folder
         if version in scan.deleted:
@@ -167,23 +165,16 @@ def _referenced(repo: Repository, name: str, scan: Scan) -> set[str]:
     return needed
 
 
-def _record_sizes(repo: Repository, name: str) -> dict[str, int]:
-    folder = repo.manifest_folder(name)
-    with repo.errors(f"listing versions of {name} in", path=folder):
-        return {entry.path: entry.size for entry in repo.listed(folder, recursive=False)}
-
-
 def _remove_records(
-    repo: Repository, name: str, version: Version, scan: Scan, sizes: dict[str, int],
-    report: Report,
-) -> None:  # fmt: skip
+    repo: Repository, name: str, version: Version, scan: Scan, report: Report
+) -> None:
     if version in scan.manifests:
         path = repo.manifest_path(name, version)
-        remove([(path, sizes.get(path, 0))], "manifest of a deleted version", repo, report)
+        remove([(path, scan.sizes.get(path, 0))], "manifest of a deleted version", repo, report)
     if version in scan.yanked:
         why = "yank of a deleted version" if version in scan.deleted else "yank of no version"
         path = repo.yank_path(name, version)
-        remove([(path, sizes.get(path, 0))], why, repo, report)
+        remove([(path, scan.sizes.get(path, 0))], why, repo, report)
 
 
 def _data_folders(repo: Repository, name: str) -> dict[Version, list[tuple[str, int]]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..model.spec import Version
-from ..release.lockfile import parse
+from ..release.lockfile import Locked, parse
 from ..repository import journal, marks
 from ..repository.repository import Repository
 
@@ -30,6 +30,12 @@ class Guards:
         return "; ".join(reasons) or None
 
 
+def registered_locks(repo: Repository) -> dict[str, list[Locked]]:
+    """service -> the entries of its registered lockfile."""
+    return {service: parse(text, repo.url_of(repo.lock_path(service)))
+            for service, text in marks.registered(repo).items()}  # fmt: skip
+
+
 def guards(repo: Repository, name: str) -> dict[Version, Guards]:
     """Each version of ``name`` that an alias or a registered lockfile needs."""
     found: dict[Version, Guards] = {}
@@ -37,9 +43,7 @@ def guards(repo: Repository, name: str) -> dict[Version, Guards]:
         last = journal.moves(repo, name, alias, last=1)
         if last and last[-1].version is not None:
             found.setdefault(last[-1].version, Guards()).aliases.append(f"{name}@{alias}")
-    for service, text in marks.registered(repo).items():
-        pinned = {e.version for e in parse(text, repo.url_of(repo.lock_path(service)))
-                  if e.name == name}  # fmt: skip
-        for version in pinned:
+    for service, entries in registered_locks(repo).items():
+        for version in {e.version for e in entries if e.name == name}:
             found.setdefault(version, Guards()).services.append(service)
     return found

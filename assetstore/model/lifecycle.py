@@ -17,7 +17,7 @@ from .spec import Version
 Kind = Literal["yank", "unyank", "delete"]  # an unyank is an event, never stored
 STORED: tuple[Kind, ...] = ("yank", "delete")
 MAX_MARK_BYTES = 64 * 2**10  # a mark is a few hundred bytes; its reason is the user's
-MAX_REASON_BYTES = 4096
+MAX_REASON_BYTES = 4096  # of a yank's, a deletion's or an alias move's --reason
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 

@@ -44,6 +44,7 @@ class Scan(NamedTuple):
     reserved: frozenset[Version]  # a push holds the number (under way, or died)
     yanked: frozenset[Version]
     deleted: frozenset[Version]  # a tombstone is there: gone, the number never reused
+    sizes: dict[str, int] = {}  # path -> size of every object the listing found
 
     @property
     def committed(self) -> frozenset[Version]:
@@ -88,7 +89,8 @@ class Repository(BucketStore):
             for pattern, field in _SCANNED:
                 if match := pattern.fullmatch(base):
                     found[field].add(Version.parse(match[1]))
-        return Scan(**{field: frozenset(v) for field, v in found.items()})
+        sizes = {entry.path: entry.size for entry in entries}
+        return Scan(**{field: frozenset(v) for field, v in found.items()}, sizes=sizes)
 
     def names(self) -> list[str]:
         """Every asset name with at least one committed version."""
