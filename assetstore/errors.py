@@ -34,9 +34,24 @@ class InvalidSpecError(AssetStoreError, ValueError):
 
 
 class AssetNotFoundError(AssetStoreError, LookupError):
-    """No such asset, version or sub-path (exit code 3)."""
+    """No such asset, version or sub-path (exit code 3).
+
+    ``spec``: what was looked for (as given, or ``NAME:VERSION``); ``backend``: the URL
+    of the bucket looked in, None for the assets dir."""
 
     exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        backend: str | None = None,
+        spec: str | None = None,
+    ) -> None:
+        super().__init__(message, name=name, version=version, backend=backend)
+        self.spec = spec or (f"{name}:{version}" if name and version else name)
 
 
 class VersionExistsError(AssetStoreError, FileExistsError):
@@ -50,9 +65,28 @@ class ReservedError(VersionExistsError):
 
 
 class IntegrityError(AssetStoreError, ValueError):
-    """Bytes do not match the manifest's size or sha256 (exit code 5)."""
+    """Bytes do not match the manifest's size or sha256 (exit code 5).
+
+    Where one file is at fault: ``path`` (its path in the version), ``expected`` and
+    ``actual`` (``sha256:…`` digests, or sizes in bytes when the sizes differ)."""
 
     exit_code = 5
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        backend: str | None = None,
+        path: str | None = None,
+        expected: str | None = None,
+        actual: str | None = None,
+    ) -> None:
+        super().__init__(message, name=name, version=version, backend=backend)
+        self.path = path
+        self.expected = expected
+        self.actual = actual
 
 
 class ConfigError(AssetStoreError, ValueError):

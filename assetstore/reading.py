@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,20 +25,11 @@ from .model.manifest import FileEntry, Manifest
 from .model.spec import Spec, Version, check_name, parse_spec
 
 if TYPE_CHECKING:
+    from .io.stream import Callback
     from .release.lockfile import Locked
     from .repository.repository import Repository
 
 log = logging.getLogger("assetstore")
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    spec: str
-    problems: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 class Reader:
@@ -95,7 +85,7 @@ class Reader:
                 return entry
         raise AssetNotFoundError(
             f"{spec} is not in the lockfile {path} (ASSETSTORE_LOCKFILE): lock it, or unset "
-            "ASSETSTORE_LOCKFILE", name=spec.name
+            "ASSETSTORE_LOCKFILE", name=spec.name, spec=str(spec)
         )  # fmt: skip
 
     def _alias_value(self, spec: Spec, as_of: datetime | None) -> Version:
@@ -129,6 +119,7 @@ class Reader:
                 f"{name} has no alias {alias!r} in {self.remote.url}",
                 name=name,
                 backend=self.remote.url,
+                spec=str(spec),
             )
         return value_of(found, str(spec), back=spec.back, as_of=as_of)
 
@@ -141,8 +132,31 @@ class Reader:
                 f"no version of {spec.name} matches {spec} in {where} (versions: {listed})",
                 name=spec.name,
                 backend=backend,
+                spec=str(spec),
             )
         return best
+
+    def get(self, spec: str | Spec, *, force: bool, callback: Callback | None) -> Path:
+        """The local path of ``spec``, downloading (and verifying) it first if needed."""
+        parsed = parse_spec(spec) if isinstance(spec, str) else spec
+        self.check_download_possible(force)
+        version = self.resolve(parsed)
+        manifest = self.cached(parsed, version, force=force)
+        if manifest is None:
+            manifest = self._download(parsed.name, version, force, callback)
+        self.remember_alias(parsed, version)
+        return self.local_path(manifest, parsed)
+
+    def _download(
+        self, name: str, version: Version, force: bool, callback: Callback | None
+    ) -> Manifest:
+        from .io.stream import NoProgress
+        from .transfer.pull import download
+
+        return download(
+            self.remote, self.cache, name, version, manifest=self.remote_manifest,
+            workers=self.settings.workers, force=force, callback=callback or NoProgress(),
+        )  # fmt: skip
 
     def check_download_possible(self, force: bool) -> None:
         if force and self.settings.offline:
@@ -203,8 +217,9 @@ class Reader:
             return root / manifest.files[0].path if manifest.kind == "file" else root
         if manifest.lookup(spec.sub_path) is None:
             raise AssetNotFoundError(
-                f"{manifest.spec} has no file or folder {spec.sub_path!r}", name=manifest.name
-            )
+                f"{manifest.spec} has no file or folder {spec.sub_path!r}", name=manifest.name,
+                version=str(manifest.version), spec=f"{manifest.spec}[{spec.sub_path}]",
+            )  # fmt: skip
         return root / spec.sub_path
 
     def info(self, spec: str | Spec, *, as_of: datetime | None = None) -> Manifest:
@@ -260,33 +275,6 @@ class Reader:
             if self.settings.offline
             else (self.remote.url)
         )
-
-    def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
-        """Re-hash cached versions against their manifests (all cached, by default)."""
-        from .cache.verify import problems  # hashing: not part of a warm get's imports
-
-        targets = self._cached_targets(specs)
-        results = []
-        for name, version in targets:
-            manifest = self.cache.manifest(name, version)
-            results.append(VerifyResult(manifest.spec, tuple(problems(self.cache, manifest))))
-        return results
-
-    def _cached_targets(self, specs: list[str] | None) -> list[tuple[str, Version]]:
-        if not specs:
-            return [(n, v) for n in self.cache.names() for v in self.cache.versions(n)]
-        targets: list[tuple[str, Version]] = []
-        for text in specs:
-            spec = parse_spec(text)
-            if spec.alias is not None:  # the version it names, if cached
-                named = self.resolve(spec)
-                matching = [named] if self.cache.has(spec.name, named) else []
-            else:
-                matching = [v for v in self.cache.versions(spec.name) if spec.matches(v)]
-            if not matching:
-                raise AssetNotFoundError(f"{spec} is not in the assets dir {self.cache.root}")
-            targets.extend((spec.name, v) for v in matching)
-        return targets
 
 
 def _unreachable(exc: BackendError) -> bool:

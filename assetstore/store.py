@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +14,15 @@ from .cache.cache import Cache
 from .config.settings import Settings
 from .model.manifest import Manifest
 from .model.spec import Spec, Version, parse_spec
-from .reading import Reader, VerifyResult
+from .reading import Reader
+from .verifying import VerifyResult
 
 # Pushing, pruning, the remote and the catalog are imported where they are used: a
 # service that reads cached versions (``assetstore.get``) never loads them.
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
+
+    from typing_extensions import Unpack
 
     from .aliases import Aliases
     from .cache.prune import PrunePlan
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from .lifecycle.api import Lifecycle
     from .repository.repair import Repair
     from .repository.repository import Repository
-    from .transfer.push import PushPlan
+    from .transfer.plan import PlanKeywords, PushPlan
 
 log = logging.getLogger("assetstore")
 
@@ -46,6 +49,13 @@ class AssetStore:
         self._remote: Repository | None = None
         self._catalog: Catalog | None = None
         self._reader = Reader(settings, self.cache, lambda: self.remote)
+
+    def __repr__(self) -> str:
+        from .redact import scrub
+
+        s = self.settings
+        text = f"AssetStore(provider={s.provider!r}, bucket={s.bucket!r}, prefix={s.prefix!r}, "
+        return scrub(f"{text}assets_dir={str(s.assets_dir)!r})", s.secrets())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AssetStore:
@@ -90,9 +100,8 @@ class AssetStore:
         return Aliases(self._reader, self.settings.pushed_by, lambda: self.catalog)
 
     def resolve(self, spec: str | Spec, *, as_of: datetime | None = None) -> Version:
-        """The version ``spec`` names: a pinned version as is, else the newest match in
-        the bucket (the assets dir in pre-downloaded mode, or when the bucket cannot be
-        reached)."""
+        """The version ``spec`` names: pinned as is, else the newest match in the bucket
+        (in the assets dir when pre-downloaded or offline)."""
         return self._reader.resolve(spec, as_of=as_of)
 
     def info(self, spec: str | Spec, *, as_of: datetime | None = None) -> Manifest:
@@ -110,31 +119,15 @@ class AssetStore:
 
     def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
         """Re-hash cached versions against their manifests (all cached, by default)."""
-        return self._reader.verify(specs)
+        from .verifying import verify
+
+        return verify(self._reader, specs)
 
     def get(
         self, spec: str | Spec, *, force: bool = False, callback: Callback | None = None
     ) -> Path:
         """The local path of ``spec``, downloading (and verifying) it first if needed."""
-        parsed = parse_spec(spec) if isinstance(spec, str) else spec
-        self._reader.check_download_possible(force)
-        version = self.resolve(parsed)
-        manifest = self._reader.cached(parsed, version, force=force)
-        if manifest is None:
-            manifest = self._download(parsed.name, version, force, callback)
-        self._reader.remember_alias(parsed, version)
-        return self._reader.local_path(manifest, parsed)
-
-    def _download(
-        self, name: str, version: Version, force: bool, callback: Callback | None
-    ) -> Manifest:
-        from .io.stream import NoProgress
-        from .transfer.pull import download
-
-        return download(
-            self.remote, self.cache, name, version, manifest=self._reader.remote_manifest,
-            workers=self.settings.workers, force=force, callback=callback or NoProgress(),
-        )  # fmt: skip
+        return self._reader.get(spec, force=force, callback=callback)
 
     def url(self, spec: str | Spec, *, expires: int | None = None) -> str:
         """A URL for a file of ``spec``: presigned for ``expires`` seconds (default
@@ -151,46 +144,63 @@ class AssetStore:
         *,
         bump: str = "minor",
         metadata: Mapping[str, str] | None = None,
+        exclude: Sequence[str] = (),
+        default_excludes: bool = True,
+        allow_kind_change: bool = False,
     ) -> PushPlan:
-        """What ``push`` would do: version, files, bytes to send, files reused from the
-        newest earlier version (referred to where they are stored, not sent again)."""
-        from .transfer.push import plan_push
+        """What ``push`` would do: the version, files sent, reused and left out, and
+        whether the newest version already is what it would make."""
+        from .transfer.plan import PushOptions, plan_push
+        from .transfer.source import Rules
 
-        return plan_push(
-            self.remote, self.cache.state, Path(source), target, bump=bump,
-            metadata=metadata, workers=self.settings.workers,
-        )  # fmt: skip
+        rules = Rules(tuple(exclude), default_excludes)
+        options = PushOptions(bump, metadata, rules, allow_kind_change)
+        return plan_push(self.remote, self.cache.state, Path(source), target, options,
+                         workers=self.settings.workers)  # fmt: skip
 
     def push(
         self,
         source: str | os.PathLike[str],
         target: str,
         *,
-        bump: str = "minor",
-        metadata: Mapping[str, str] | None = None,
+        force_new: bool = False,
+        callback: Callback | None = None,
+        reclaim_after: float | None = None,
+        expires_in: timedelta | None = None,
+        **planning: Unpack[PlanKeywords],
+    ) -> Manifest:
+        """Push a file or a directory tree as ``target`` (``name`` or ``name:X.Y``); the
+        keywords of ``plan_push`` apply. ``push_planned`` tells what the others do."""
+        plan = self.plan_push(source, target, **planning)
+        return self.push_planned(plan, force_new=force_new, callback=callback,
+                                 reclaim_after=reclaim_after, expires_in=expires_in)  # fmt: skip
+
+    def push_planned(
+        self,
+        plan: PushPlan,
+        *,
+        force_new: bool = False,
         callback: Callback | None = None,
         reclaim_after: float | None = None,
         expires_in: timedelta | None = None,
     ) -> Manifest:
-        """Push a file or a directory tree as ``target`` (``name`` or ``name:X.Y``);
-        ``expires_in``: gc deletes the version that long after the push.
-
-        A reservation of the version left by a push that died is reclaimed when its
-        pusher is provably gone, or when it is older than ``reclaim_after`` seconds
-        (default: the reservation timeout setting)."""
+        """Carry out ``plan``: an unchanged plan returns the newest version unless
+        ``force_new``; ``expires_in``: gc deletes the version that long after the push;
+        ``reclaim_after``: how old a dead push's reservation may be reclaimed (default:
+        the reservation timeout setting). docs/python.md has the details."""
         from .io.stream import NoProgress
         from .model.lifecycle import expiry_after
         from .repository.reservations import Publisher
         from .transfer.push import push_plan
 
-        plan = self.plan_push(source, target, bump=bump, metadata=metadata)
+        if plan.unchanged is not None and not force_new:
+            log.info("%s is unchanged: no new version", plan.unchanged.spec)
+            return plan.unchanged
         if expires_in is not None:
             plan = dataclasses.replace(plan, expires_at=expiry_after(expires_in))
         publisher = Publisher.of(self.settings, reclaim_after)
-        manifest = push_plan(
-            self.remote, self.cache.state, plan, publisher, bump=bump,
-            callback=callback or NoProgress(),
-        )  # fmt: skip
+        manifest = push_plan(self.remote, self.cache.state, plan, publisher,
+                             callback=callback or NoProgress())  # fmt: skip
         self._record(manifest)
         return manifest
 
@@ -206,41 +216,28 @@ class AssetStore:
     def copy_to(
         self, target: AssetStore, spec: str | Spec, *, callback: Callback | None = None
     ) -> Manifest:
-        """Copy the version ``spec`` resolves to into ``target``'s backend, with the same
-        version number and metadata (server-side where both are one backend). The copy
-        holds all its files itself, whatever earlier versions its source refers to."""
+        """Copy the version ``spec`` resolves to into ``target``'s backend: same version
+        and metadata, server-side where both are one backend, every file its own."""
         from .io.stream import NoProgress
         from .repository.reservations import Publisher
         from .transfer.replicate import copy_version
 
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
         manifest = self._reader.remote_manifest(parsed.name, self.resolve(parsed))
-        copied = copy_version(
-            self.remote,
-            target.remote,
-            manifest,
-            Publisher.of(target.settings),
-            callback=callback or NoProgress(),
-        )
+        copied = copy_version(self.remote, target.remote, manifest, Publisher.of(target.settings),
+                              callback=callback or NoProgress())  # fmt: skip
         target._record(copied)
         return copied
 
     # -- maintenance ---------------------------------------------------------------
     def repair(self, *, older_than: float | None = None, dry_run: bool = False) -> list[Repair]:
-        """Find reservations left by pushes that died and reclaim those whose pusher is
-        provably gone or that are older than ``older_than`` seconds (default: the
-        reservation timeout); finish commits that were decided and not written. Pushes
-        under way are left alone."""
+        """Reclaim reservations of pushes that died (pusher provably gone, or older than
+        ``older_than`` seconds; default the reservation timeout) and finish commits
+        decided and not written. Pushes under way are left alone."""
         from .repository.repair import repair
 
-        s = self.settings
-        limit = s.reservation_timeout_seconds if older_than is None else older_than
-        return repair(
-            self.remote,
-            older_than=limit,
-            takeover_after=s.reservation_timeout_seconds,
-            dry_run=dry_run,
-        )
+        timeout = self.settings.reservation_timeout_seconds
+        return repair(self.remote, older_than=older_than, takeover_after=timeout, dry_run=dry_run)
 
     def plan_prune(
         self, *, keep: int | None = 1, names: list[str] | None = None, deleted: bool = False
@@ -263,9 +260,8 @@ class AssetStore:
             return execute_prune(self.cache, plan)
 
     def sync_catalog(self, *, forget_missing: bool = False) -> SyncReport:
-        """Reconcile the catalog's rows for this backend with the bucket's manifests:
-        add what is missing, flag (or with ``forget_missing`` delete) rows whose
-        manifest is gone."""
+        """Add the bucket's manifests the catalog lacks; flag (``forget_missing``: delete)
+        rows whose manifest is gone."""
         from .repository.journal import every_move
         from .repository.marks import every_mark
 

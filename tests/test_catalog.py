@@ -31,7 +31,7 @@ def test_deleting_the_catalog_loses_nothing(
     store: AssetStore, make_tree: Tree, local_env: dict[str, str]
 ) -> None:
     for _ in range(3):
-        store.push(make_tree({"a": b"1"}), "m")
+        store.push(make_tree({"a": b"1"}), "m", force_new=True)
     store.push(make_tree({"x": b"1"}), "other")
     expected = [(e.name, e.version, e.total_size) for e in store.history()]
     store.catalog.engine.dispose()
@@ -73,7 +73,7 @@ def test_one_catalog_indexes_several_backends(
     b = AssetStore.from_env(bucket=str(tmp_path / "other-bucket"))
     a.push(make_tree({"a": b"1"}), "m")
     b.push(make_tree({"a": b"1"}), "m")
-    b.push(make_tree({"a": b"1"}), "m")
+    b.push(make_tree({"a": b"1"}), "m", force_new=True)
     assert len(a.history("m")) == 1
     assert len(b.history("m")) == 2
     assert a.remote.url != b.remote.url

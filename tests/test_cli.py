@@ -139,7 +139,7 @@ def test_json_output(cli: Cli, local_env: dict[str, str], make_tree: Tree) -> No
 
 def test_plain_listing_commands(cli: Cli, local_env: dict[str, str], make_tree: Tree) -> None:
     for target in ["b", "a", "a", "a:1.10", "a:1.9"]:
-        cli("push", str(make_tree({"f": b"1"})), target)
+        cli("push", str(make_tree({"f": b"1"})), target, "--force-new")
     assert cli("list")[1] == "a\nb\n"
     assert cli("versions", "a")[1] == "1.10\n1.9\n0.1\n0.0\n"
     assert cli("info", "a:1")[1].startswith("a:1.10  dir  1 files  1 B\n")

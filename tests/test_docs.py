@@ -131,7 +131,7 @@ def _two_stores(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASSETSTORE_CONFIG", str(config))
     store = AssetStore.from_env({**os.environ, "ASSETSTORE_CONFIG": str(config)}, store="assets")
     store.push(demo / "clf.bin", "models/a")
-    store.push(demo / "clf.bin", "models/a")
+    store.push(demo / "clf.bin", "models/a", force_new=True)
 
 
 def _reserved_two_hours_ago(_demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,7 +211,21 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ("providers.md", "assetstore push model.bin models/clf"): "needs S3 with an IAM policy",
 }  # fmt: skip
 
+
+def _training_data(demo: Path, _: pytest.MonkeyPatch) -> None:
+    files = {
+        "train.csv": b"a,b\n1,2\n", "run.log": b"epoch 1\n", "scratch.tmp": b"tmp",
+        "checkpoints/epoch1.pt": b"e1", "checkpoints/final.pt": b"final",
+        ".assetstoreignore": b"# scratch output of the training run\n*.log\ncheckpoints/*\n"
+                             b"!checkpoints/final.pt\n",
+    }  # fmt: skip
+    for relpath, data in files.items():
+        (demo / "data" / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (demo / "data" / relpath).write_bytes(data)
+
+
 SETUPS: dict[tuple[str, str], Setup] = {
+    ("cli.md", "cat ./data/.assetstoreignore"): _training_data,
     ("exit-codes.md", "ASSETSTORE_STORAGE_PROVIDER=local assetstore list"): _unset(
         "ASSETSTORE_STORAGE_BUCKET"
     ),

@@ -55,12 +55,12 @@ def test_directory_travels_whole(store: AssetStore, make_tree: Tree) -> None:
 
 def test_versions_bump_minor_then_major_then_explicit(store: AssetStore, make_tree: Tree) -> None:
     source = make_tree({"f": b"1"})
-    specs = [store.push(source, "m").spec for _ in range(3)]
+    specs = [store.push(source, "m", force_new=True).spec for _ in range(3)]
     assert specs == ["m:0.0", "m:0.1", "m:0.2"]
-    assert store.push(source, "m", bump="major").spec == "m:1.0"
+    assert store.push(source, "m", bump="major", force_new=True).spec == "m:1.0"
     assert store.push(source, "m:7.3").spec == "m:7.3"
-    assert store.push(source, "m").spec == "m:7.4"
-    assert store.push(source, "m", bump="major").spec == "m:8.0"
+    assert store.push(source, "m", force_new=True).spec == "m:7.4"
+    assert store.push(source, "m", bump="major", force_new=True).spec == "m:8.0"
     assert [str(v) for v in store.versions("m")] == [
         "8.0",
         "7.4",

@@ -46,3 +46,10 @@ def recalled_or_fail(cache: Cache, name: str, alias: str) -> Version:
             name=name,
         )
     return found
+
+
+def recorded(cache: Cache, name: str) -> list[tuple[str, Version]]:
+    """Every alias of ``name`` this assets dir recorded, with its version."""
+    folder = cache.state / "aliases" / name
+    found = [(p.stem, recalled(cache, name, p.stem)) for p in sorted(folder.glob("*.json"))]
+    return [(alias, version) for alias, version in found if version is not None]

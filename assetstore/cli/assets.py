@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,13 +13,25 @@ from .app import cli
 from .output import emit, human_size, json_option, progress
 from .release import fail_together, requirements_option, specs_given
 
+if TYPE_CHECKING:
+    from ..listing import VersionInfo
+    from ..transfer.plan import PushPlan
+
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("target")
 @click.option("--bump", type=click.Choice(["minor", "major"]), default="minor", show_default=True)
 @click.option("--meta", multiple=True, metavar="KEY=VALUE", help="User metadata (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Leave out what matches (gitignore syntax; repeatable).")  # fmt: skip
+@click.option("--no-default-excludes", "default_excludes", is_flag=True, flag_value=False,
+              default=True, help="Keep .git/, __pycache__/, *.pyc, .DS_Store in.")  # fmt: skip
+@click.option("--force-new", is_flag=True,
+              help="Make a new version even if nothing changed since the newest.")  # fmt: skip
+@click.option("--allow-kind-change", is_flag=True,
+              help="Let a file asset become a directory, or back.")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="List what would be sent and left out.")
 @click.option(
     "--reclaim-after",
     type=click.FloatRange(min=0),
@@ -31,37 +44,55 @@ from .release import fail_together, requirements_option, specs_given
 @click.pass_context
 def push(
     ctx: click.Context, path: Path, target: str, bump: str, meta: tuple[str, ...],
+    exclude: tuple[str, ...], default_excludes: bool, force_new: bool, allow_kind_change: bool,
     dry_run: bool, reclaim_after: float | None, expires_in: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Push PATH (a file or a directory tree) as TARGET: NAME or NAME:MAJOR.MINOR.
 
     Prints the pushed spec. The first push of a name is 0.0; later pushes bump the
-    minor version (--bump major: the next major).
+    minor version (--bump major: the next major). An unpinned push of what the newest
+    version already holds (files and metadata) makes no version: it prints that one.
+    A tree's .assetstoreignore (gitignore syntax) and --exclude leave files out.
 
     \b
     Examples:
-      assetstore push ./bert models/bert
+      assetstore push ./bert models/bert --exclude '*.log'
       assetstore push model.bin models/clf:2.0 --meta commit=abc123
     """
     from ..model.lifecycle import parse_duration
 
     store = ctx.obj.store()
-    metadata = _parse_meta(meta)
     expiry = None if expires_in is None else parse_duration(expires_in)
+    plan = store.plan_push(
+        path, target, bump=bump, metadata=_parse_meta(meta), exclude=exclude,
+        default_excludes=default_excludes, allow_kind_change=allow_kind_change,
+    )  # fmt: skip
     if dry_run:
-        plan = store.plan_push(path, target, bump=bump, metadata=metadata)
-        lines = [
-            f"would push {plan.spec}: {len(plan.files)} files, {human_size(plan.total_bytes)}; "
-            f"upload {human_size(plan.upload_bytes)}, reuse {len(plan.reused)} unchanged file(s)"
-        ]
-        emit(plan.to_dict(), as_json, lines)
+        emit(plan.to_dict(), as_json, _plan_lines(plan, force_new))
         return
+    if plan.unchanged is not None and not force_new and not ctx.obj.quiet:
+        click.echo(f"assetstore: {plan.unchanged.spec} already holds these files and metadata: "
+                   "no new version (--force-new makes one)", err=True)  # fmt: skip
     with progress(ctx, "push") as callback:
-        manifest = store.push(
-            path, target, bump=bump, metadata=metadata, callback=callback,
-            reclaim_after=reclaim_after, expires_in=expiry,
+        manifest = store.push_planned(
+            plan, force_new=force_new, callback=callback, reclaim_after=reclaim_after,
+            expires_in=expiry,
         )  # fmt: skip
     emit({"spec": manifest.spec, **manifest.to_dict()}, as_json, [manifest.spec])
+
+
+def _plan_lines(plan: PushPlan, force_new: bool) -> list[str]:
+    if plan.unchanged is not None and not force_new:
+        return [f"unchanged: {plan.unchanged.spec} already holds these files; would push nothing"]
+    reused = set(plan.reused)
+    return [
+        f"would push {plan.spec}: {len(plan.files)} files, {human_size(plan.total_bytes)}; "
+        f"upload {human_size(plan.upload_bytes)}, reuse {len(plan.reused)} unchanged file(s), "
+        f"skip {len(plan.skipped)}",
+        *(f"{'reuse' if f.path in reused else 'send'}  {f.path}  {human_size(f.size)}"
+          for f in plan.files),
+        *(f"skip  {path}" for path in plan.skipped),
+    ]  # fmt: skip
 
 
 def _parse_meta(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -117,37 +148,70 @@ def pull(
     fail_together(failed, f"{len(failed)} of {len(wanted)} specs failed")
 
 
+long_option = click.option(
+    "--long", "-l", "long", is_flag=True, help="Size, files, pushed at and by, aliases, yanks."
+)
+
+
 @cli.command("list")
+@long_option
 @json_option
 @click.pass_context
-def list_(ctx: click.Context, as_json: bool) -> None:
-    """List asset names, one per line.
+def list_(ctx: click.Context, long: bool, as_json: bool) -> None:
+    """List asset names, one per line (--long: with versions, latest and its size).
 
     \b
     Example:
-      assetstore list --json
+      assetstore list --long --json
     """
-    names = ctx.obj.store().names()
-    emit(names, as_json, names)
+    store = ctx.obj.store()
+    if not long:
+        names = store.names()
+        emit(names, as_json, names)
+        return
+    from ..listing import describe_names
+
+    found = describe_names(store)
+    lines = [f"{n.name}  {n.versions} version{'s' if n.versions != 1 else ''}  latest "
+             f"{n.latest}  {human_size(n.size)}" for n in found]  # fmt: skip
+    emit([n.to_dict() for n in found], as_json, lines)
 
 
 @cli.command()
 @click.argument("name")
+@long_option
 @json_option
 @click.pass_context
-def versions(ctx: click.Context, name: str, as_json: bool) -> None:
-    """List the versions of NAME, newest first.
+def versions(ctx: click.Context, name: str, long: bool, as_json: bool) -> None:
+    """List the versions of NAME, newest first (--long: with size, files, pushed at
+    and by, aliases and yanks).
 
     \b
     Example:
-      assetstore versions models/bert
+      assetstore versions models/bert --long
     """
     store = ctx.obj.store()
+    if long:
+        from ..listing import describe_versions
+
+        described = describe_versions(store, name)
+        emit([v.to_dict() for v in described], as_json, [_long_line(v) for v in described])
+        return
     found = store.versions(name)
     yanks = {} if store.settings.offline else store.lifecycle.yanks(name)
     lines = [f"{v}  yanked: {yanks[v].reason or '(no reason given)'}" if v in yanks else str(v)
              for v in found]  # fmt: skip
     emit([str(v) for v in found], as_json, lines)
+
+
+def _long_line(info: VersionInfo) -> str:
+    marks = [f"@{alias}" for alias in info.aliases]
+    if info.yanked is not None:
+        marks.append(f"yanked: {info.yanked or '(no reason given)'}")
+    return "  ".join([
+        f"{info.version!s:<8}", f"{human_size(info.size):>10}", f"{info.files:>6} files",
+        info.pushed_at, info.pushed_by, *marks,
+    ])  # fmt: skip
 
 
 @cli.command()

@@ -31,10 +31,13 @@ class Repair:
 
 
 def repair(
-    remote: Repository, *, older_than: float, takeover_after: float, dry_run: bool = False
+    remote: Repository, *, older_than: float | None, takeover_after: float, dry_run: bool = False
 ) -> list[Repair]:
-    """Reclaim the reservations of pushes that died (``why_reclaimable``), finish the
-    commits decided and not written, and remove decisions whose reservation is gone."""
+    """Reclaim the reservations of pushes that died (``why_reclaimable``) or older than
+    ``older_than`` seconds (None: ``takeover_after``), finish the commits decided and not
+    written, and remove decisions whose reservation is gone."""
+    if older_than is None:
+        older_than = takeover_after
     repairs = []
     for held in objects.reservations(remote):
         try:

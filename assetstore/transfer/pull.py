@@ -142,6 +142,8 @@ class _Fetch:
             f"(got {size} bytes, {sha256}; expected {entry.size} bytes, {entry.sha256})",
             name=self.manifest.name,
             version=str(self.manifest.version),
+            path=entry.path,
+            **_difference(entry, sha256, size),
         )
 
     async def all_async(self, workers: int) -> None:
@@ -264,3 +266,11 @@ async def _ranged_download(
             task.cancel()
         await asyncio.gather(*(task for _, task in in_flight), return_exceptions=True)
     return digest(hasher), held
+
+
+def _difference(entry: FileEntry, sha256: str, size: int) -> dict[str, str]:
+    """What an IntegrityError says was expected and found: the sizes when they differ,
+    else the digests."""
+    if size != entry.size:
+        return {"expected": str(entry.size), "actual": str(size)}
+    return {"expected": entry.sha256, "actual": sha256}

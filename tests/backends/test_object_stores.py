@@ -93,7 +93,8 @@ def test_s3_sse_aes256_on_every_upload(backend: Backend, tmp_path: Path) -> None
     (tmp_path / "a").write_bytes(b"a")
     store = backend.store()
     store.push(tmp_path / "a", "m")
-    store.push(tmp_path / "a", "m")  # the unchanged file is reused: 0.1 refers to 0.0's
+    # the unchanged file is reused: 0.1 refers to 0.0's
+    store.push(tmp_path / "a", "m", force_new=True)
     (tmp_path / "a").write_bytes(b"b")
     store.push(tmp_path / "a", "m")
     for key in ("m/0.0/a", "m/0.2/a", ".manifests/m/0.0.json", ".manifests/m/0.1.json"):

@@ -18,8 +18,7 @@ from assetstore import ConfigError, IntegrityError, InvalidSpecError, Version
 from assetstore.config.file import load_config, substitute
 from assetstore.model.manifest import parse_manifest
 from assetstore.model.paths import check_relpath
-from assetstore.model.spec import parse_spec, parse_target
-from assetstore.transfer.push import next_version
+from assetstore.model.spec import next_version, parse_spec, parse_target
 
 from .conftest import FULL
 
