@@ -20,6 +20,7 @@ from .errors import (
     BackendError,
     CacheError,
     ConfigError,
+    ExportConflictError,
     IntegrityError,
     InvalidSpecError,
     ProtectedError,
@@ -31,7 +32,7 @@ from .errors import (
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     from .config.settings import Settings
-    from .environment import get
+    from .environment import aget, get
     from .model.manifest import FileEntry, Manifest
     from .model.spec import Spec, Version, parse_spec
     from .store import AssetStore, VerifyResult
@@ -43,6 +44,7 @@ __all__ = [
     "BackendError",
     "CacheError",
     "ConfigError",
+    "ExportConflictError",
     "FileEntry",
     "IntegrityError",
     "InvalidSpecError",
@@ -55,6 +57,7 @@ __all__ = [
     "VerifyResult",
     "Version",
     "VersionExistsError",
+    "aget",
     "get",
     "parse_spec",
 ]
@@ -62,7 +65,8 @@ __all__ = [
 # public name -> the module that defines it
 _LAZY = {
     "AssetStore": "store",
-    "VerifyResult": "store",
+    "VerifyResult": "verifying",
+    "aget": "environment",
     "get": "environment",
     "FileEntry": "model.manifest",
     "Manifest": "model.manifest",

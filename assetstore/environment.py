@@ -27,6 +27,14 @@ def get(spec: str, *, environ: Mapping[str, str] | None = None) -> Path:
     return _stores.store_for(environ).get(spec)
 
 
+async def aget(spec: str, *, environ: Mapping[str, str] | None = None) -> Path:
+    """``get`` for services on asyncio: runs in a worker thread, so the event loop goes
+    on serving while the version downloads."""
+    import asyncio
+
+    return await asyncio.to_thread(get, spec, environ=environ)
+
+
 class _StoresByEnvironment:
     """The stores ``get`` built, by what their settings were read from: the whole
     environment, the working directory (relative paths, ``./assetstore.yaml``) and the
@@ -87,4 +95,4 @@ def _config_identity(env: Mapping[str, str]) -> object:
 _stores = _StoresByEnvironment()
 
 
-__all__ = ["get"]
+__all__ = ["aget", "get"]

@@ -124,6 +124,11 @@ class CacheError(AssetStoreError, OSError):
     exit_code = 8
 
 
+class ExportConflictError(CacheError):
+    """An export would overwrite files that differ from the version's (exit code 8):
+    nothing was written; ``--force`` replaces them."""
+
+
 class ProtectedError(AssetStoreError):
     """The version is protected: an alias points at it or a registered lockfile names
     it, or it is yanked and an alias may not point at it (exit code 9)."""
@@ -150,7 +155,8 @@ EXIT_CODES: dict[int, str] = {
     5: "integrity failure: bytes do not match the manifest",
     6: "configuration error",
     7: "backend error: unreachable, permission denied, bucket missing",
-    8: "local cache error: the assets dir is read-only, full, or not permitted",
+    8: "local cache error: the assets dir is read-only, full or not permitted, or an "
+    "export would overwrite other files",
     9: "protected: an alias or a registered lockfile needs the version, or it is yanked",
     10: "lockfile is stale: its inputs resolve to other versions now (lock --check)",
 }

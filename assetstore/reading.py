@@ -25,6 +25,7 @@ from .model.manifest import FileEntry, Manifest
 from .model.spec import Spec, Version, check_name, parse_spec
 
 if TYPE_CHECKING:
+    from .cache.subset import Patterns
     from .io.stream import Callback
     from .release.lockfile import Locked
     from .repository.repository import Repository
@@ -136,27 +137,37 @@ class Reader:
             )
         return best
 
-    def get(self, spec: str | Spec, *, force: bool, callback: Callback | None) -> Path:
-        """The local path of ``spec``, downloading (and verifying) it first if needed."""
+    def get(
+        self, spec: str | Spec, *, force: bool, callback: Callback | None,
+        patterns: Patterns | None = None,
+    ) -> Path:  # fmt: skip
+        """The local path of ``spec``, downloading (and verifying) it first if needed;
+        with ``patterns``, only the files they select (``cache/subset.py``)."""
         parsed = parse_spec(spec) if isinstance(spec, str) else spec
-        self.check_download_possible(force)
-        version = self.resolve(parsed)
-        manifest = self.cached(parsed, version, force=force)
-        if manifest is None:
-            manifest = self._download(parsed.name, version, force, callback)
-        self.remember_alias(parsed, version)
-        return self.local_path(manifest, parsed)
+        return self.local_path(self.fetch(parsed, force, callback, patterns), parsed)
 
-    def _download(
-        self, name: str, version: Version, force: bool, callback: Callback | None
+    def fetch(
+        self, spec: Spec, force: bool, callback: Callback | None, patterns: Patterns | None
     ) -> Manifest:
-        from .io.stream import NoProgress
-        from .transfer.pull import download
+        """The manifest of what the cache holds of ``spec`` once it holds it all (or the
+        part ``patterns`` select)."""
+        if patterns and spec.sub_path is not None:
+            raise InvalidSpecError(f"{spec}: a sub-path and include/exclude patterns exclude "
+                                   "each other; pass one")  # fmt: skip
+        self.check_download_possible(force)
+        version = self.resolve(spec)
+        manifest = self.cached(spec, version, force=force)
+        if manifest is None:
+            from .io.stream import NoProgress
+            from .transfer.pull import download
 
-        return download(
-            self.remote, self.cache, name, version, manifest=self.remote_manifest,
-            workers=self.settings.workers, force=force, callback=callback or NoProgress(),
-        )  # fmt: skip
+            manifest = download(
+                self.remote, self.cache, spec.name, version, manifest=self.remote_manifest,
+                workers=self.settings.workers, force=force, callback=callback or NoProgress(),
+                patterns=patterns,
+            )  # fmt: skip
+        self.remember_alias(spec, version)
+        return manifest
 
     def check_download_possible(self, force: bool) -> None:
         if force and self.settings.offline:
@@ -270,11 +281,8 @@ class Reader:
         return self.cache.names() if self.settings.offline else self.remote.names()
 
     def _where(self) -> str:
-        return (
-            f"the assets dir {self.settings.assets_dir}"
-            if self.settings.offline
-            else (self.remote.url)
-        )
+        offline = self.settings.offline
+        return f"the assets dir {self.settings.assets_dir}" if offline else self.remote.url
 
 
 def _unreachable(exc: BackendError) -> bool:

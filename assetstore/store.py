@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .aio import AsyncMethods
 from .cache.cache import Cache
+from .cached import CacheMethods
 from .config.settings import Settings
 from .model.manifest import Manifest
 from .model.spec import Spec, Version, parse_spec
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .aliases import Aliases
-    from .cache.prune import PrunePlan
     from .catalog.sql import Catalog, CatalogEntry, SyncReport
     from .io.stream import Callback
     from .lifecycle.api import Lifecycle
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("assetstore")
 
 
-class AssetStore:
-    """Versioned assets between a backend and a local cache (docs/python.md)."""
+class AssetStore(CacheMethods, AsyncMethods):
+    """Versioned assets between a backend and a local cache (docs/python.md); the
+    methods on the assets dir are in ``cached.py``, the coroutines in ``aio.py``."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -117,17 +119,19 @@ class AssetStore:
         """Every asset name with at least one version."""
         return self._reader.names()
 
-    def verify(self, specs: list[str] | None = None) -> list[VerifyResult]:
-        """Re-hash cached versions against their manifests (all cached, by default)."""
-        from .verifying import verify
-
-        return verify(self._reader, specs)
-
     def get(
-        self, spec: str | Spec, *, force: bool = False, callback: Callback | None = None
-    ) -> Path:
-        """The local path of ``spec``, downloading (and verifying) it first if needed."""
-        return self._reader.get(spec, force=force, callback=callback)
+        self, spec: str | Spec, *, force: bool = False, callback: Callback | None = None,
+        include: Sequence[str] = (), exclude: Sequence[str] = (),
+    ) -> Path:  # fmt: skip
+        """The local path of ``spec``, downloading (and verifying) it first if needed;
+        with ``include``/``exclude`` globs, only the files they select (a partial
+        version, which a later get without patterns completes)."""
+        if not (include or exclude):
+            return self._reader.get(spec, force=force, callback=callback)
+        from .cache.subset import Patterns
+
+        patterns = Patterns(tuple(include), tuple(exclude))
+        return self._reader.get(spec, force=force, callback=callback, patterns=patterns)
 
     def url(self, spec: str | Spec, *, expires: int | None = None) -> str:
         """A URL for a file of ``spec``: presigned for ``expires`` seconds (default
@@ -238,26 +242,6 @@ class AssetStore:
 
         timeout = self.settings.reservation_timeout_seconds
         return repair(self.remote, older_than=older_than, takeover_after=timeout, dry_run=dry_run)
-
-    def plan_prune(
-        self, *, keep: int | None = 1, names: list[str] | None = None, deleted: bool = False
-    ) -> PrunePlan:
-        """Which cached versions a prune would remove: all but the newest ``keep`` (None:
-        none for that reason), and with ``deleted`` those the bucket no longer has."""
-        from .cache.prune import plan_prune
-
-        if not deleted:
-            return plan_prune(self.cache, keep=keep, names=names)
-        self.remote.require_bucket()
-        return plan_prune(self.cache, keep=keep, names=names,
-                          committed=lambda name: self.remote.scan(name).committed)  # fmt: skip
-
-    def prune(self, plan: PrunePlan) -> PrunePlan:
-        """Carry out ``plan``; returns what was really removed (busy versions stay)."""
-        from .cache.prune import execute_prune
-
-        with self.cache.writing("pruning"):
-            return execute_prune(self.cache, plan)
 
     def sync_catalog(self, *, forget_missing: bool = False) -> SyncReport:
         """Add the bucket's manifests the catalog lacks; flag (``forget_missing``: delete)

@@ -5,6 +5,7 @@ Layout::
 
     {assets_dir}/{name}/{version}/...                    # the asset, as pushed
     {assets_dir}/.assetstore/manifests/{name}/{version}.json
+    {assets_dir}/.assetstore/manifests/{name}/{version}.partial.json  # see subset.py
     {assets_dir}/.assetstore/locks/ partial/ staging/ trash/  # see locks.py
 
 The version folder is the completion marker; its manifest copy is written before it.
@@ -56,6 +57,9 @@ class Cache:
     def manifest_file(self, name: str, version: Version) -> Path:
         return self.state / "manifests" / name / f"{version}.json"
 
+    def partial_record(self, name: str, version: Version) -> Path:
+        return self.state / "manifests" / name / f"{version}.partial.json"
+
     def lock_file(self, name: str, version: Version) -> Path:
         return self.locks.lock_file(name, version)
 
@@ -76,16 +80,32 @@ class Cache:
         ]
         return sorted(v for v in found if self.has(name, v))
 
-    def names(self) -> list[str]:
+    def partial_versions(self, name: str) -> list[Version]:
+        """The versions of ``name`` held in part (``subset.py``), not complete."""
+        folder = self.state / "manifests" / name
+        found = [
+            Version.parse(path.name.removesuffix(".partial.json"))
+            for path in (folder.glob("*.partial.json") if folder.is_dir() else ())
+            if _VERSION_DIR.fullmatch(path.name.removesuffix(".partial.json"))
+        ]
+        return sorted(
+            v for v in found if self.version_dir(name, v).is_dir() and not self.has(name, v)
+        )
+
+    def names(self, *, partial: bool = False) -> list[str]:
+        """The names with a complete version cached (``partial``: or a partial one)."""
         manifests = self.state / "manifests"
         if not manifests.is_dir():
             return []
         names = {
             path.parent.relative_to(manifests).as_posix()
             for path in manifests.rglob("*.json")
-            if _VERSION_DIR.fullmatch(path.stem)
+            if _VERSION_DIR.fullmatch(path.name.removesuffix(".json").removesuffix(".partial"))
         }
-        return sorted(name for name in names if self.versions(name))
+        return sorted(
+            name for name in names
+            if self.versions(name) or (partial and self.partial_versions(name))
+        )  # fmt: skip
 
     def manifest(self, name: str, version: Version) -> Manifest:
         """The cached copy of the manifest, parsed and validated once per process while
@@ -176,6 +196,19 @@ class Cache:
             if not target.is_dir():
                 raise
             log.debug("%s was installed by another process meanwhile", manifest.spec)
+        self.partial_record(manifest.name, manifest.version).unlink(missing_ok=True)
+        return target
+
+    def install_partial(self, staged: Path, manifest: Manifest, record: bytes) -> Path:
+        """Move a staged, verified part of a version into place (``subset.py``), in
+        place of the part there before. The record goes first: a pull killed between
+        the two leaves a record naming files not there, which the next pull fetches."""
+        target = self.inside(self.version_dir(manifest.name, manifest.version))
+        atomic_write(self.inside(self.partial_record(manifest.name, manifest.version)), record)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            self._discard(target)
+        os.rename(staged, target)
         return target
 
     def remove(self, name: str, version: Version) -> None:
@@ -183,6 +216,7 @@ class Cache:
         copy = self.manifest_file(name, version)
         copy.unlink(missing_ok=True)
         MANIFESTS.forget(copy)
+        self.partial_record(name, version).unlink(missing_ok=True)
 
     def _discard(self, folder: Path) -> None:
         """Make ``folder`` disappear at once (a rename), then delete it at leisure."""

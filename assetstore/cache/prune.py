@@ -25,8 +25,12 @@ class PruneItem:
     version: Version
     size: int
 
+    @property
+    def spec(self) -> str:
+        return f"{self.name}:{self.version}"
+
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": f"{self.name}:{self.version}", "size": self.size}
+        return {"spec": self.spec, "size": self.size}
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,12 @@ class PrunePlan:
 
 def plan_prune(
     cache: Cache, *, keep: int | None, names: list[str] | None = None,
-    committed: Callable[[str], frozenset[Version]] | None = None,
+    committed: Callable[[str], frozenset[Version]] | None = None, max_size: int | None = None,
 ) -> PrunePlan:  # fmt: skip
-    """All but the newest ``keep`` cached versions of each name (None: keep them all),
-    and with ``committed`` (name -> the versions the bucket has), the cached versions
-    it does not have."""
+    """All but the newest ``keep`` cached versions of each name (None: keep them all);
+    with ``committed`` (name -> the versions the bucket has), the cached versions it
+    does not have; with ``max_size``, then the least recently used versions until the
+    assets dir fits in that many bytes (``report.over_size``)."""
     if keep is not None and keep < 0:
         raise ValueError("keep must be 0 or more")
     for name in names or ():
@@ -64,6 +69,11 @@ def plan_prune(
         if committed is not None:
             chosen |= set(cached) - committed(name)
         remove += [PruneItem(name, v, cache.manifest(name, v).total_size) for v in sorted(chosen)]
+    if max_size is not None:
+        from .report import over_size
+
+        picked = over_size(cache, max_size, chosen={i.spec for i in remove}, names=names)
+        remove += [PruneItem(v.name, v.version, v.size) for v in picked]
     return PrunePlan(tuple(remove), tuple(_leftovers(cache)))
 
 
@@ -138,7 +148,7 @@ def execute_prune(cache: Cache, plan: PrunePlan) -> PrunePlan:
             log.warning("%s:%s is in use by another process; kept", item.name, item.version)
             continue
         try:
-            if cache.has(item.name, item.version):
+            if cache.version_dir(item.name, item.version).is_dir():  # complete or partial
                 cache.remove(item.name, item.version)
                 removed.append(item)
         finally:

@@ -30,7 +30,8 @@ def problems(cache: Cache, manifest: Manifest) -> list[str]:
         found = None  # a file went between looking and reading it
     if found is not None and (not found or (before is not None and _identity(root) == before)):
         return found  # intact, or the same folder throughout: what it holds is wrong
-    if not cache.has(manifest.name, manifest.version):
+    partial = cache.partial_record(manifest.name, manifest.version).is_file()
+    if not (cache.has(manifest.name, manifest.version) or partial):
         raise AssetNotFoundError(
             f"{manifest.spec} was removed from the assets dir {cache.root} while it was "
             "being verified (by a concurrent prune or pull --force)",

@@ -72,3 +72,25 @@ def _add(connection: sqlite3.Connection, sql: Statements, backend: str, manifest
     (version_id,) = connection.execute(sql.version_id, version).fetchone()
     connection.executemany(sql.insert("files"), file_rows(version_id, manifest))
     return True
+
+
+def known_versions(database: Path, prefix: str) -> dict[str, set[str]]:
+    """Every asset name the SQLite catalog at ``database`` indexes, with its versions
+    (``MAJOR.MINOR``), read-only; empty when there is no catalog to read (shell
+    completion: never an error, never a write)."""
+    if not TABLE_PREFIX.fullmatch(prefix) or not database.is_file():
+        return {}
+    sql = Statements(prefix)
+    query = (f"SELECT a.name, v.major, v.minor FROM {sql.table('assets')} a "
+             f"JOIN {sql.table('versions')} v ON v.asset_id = a.id")  # fmt: skip
+    found: dict[str, set[str]] = {}
+    try:
+        connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=1)
+        try:
+            for name, major, minor in connection.execute(query):
+                found.setdefault(str(name), set()).add(f"{major}.{minor}")
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return {}
+    return found

@@ -12,7 +12,7 @@ import click
 
 from ..errors import AssetStoreError
 from ..redact import scrub
-from . import admin, aliases, assets, catalog, lifecycle, release  # noqa: F401 (they register their commands)
+from . import admin, aliases, assets, cache, catalog, lifecycle, release  # noqa: F401 (they register their commands)
 from .app import _env_secrets, cli
 
 log = logging.getLogger("assetstore")

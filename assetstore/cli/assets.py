@@ -1,4 +1,4 @@
-"""Commands on versions: push, pull, list, versions, info, url, verify, prune, copy."""
+"""Commands on versions: push, pull, export, list, versions, info, url, copy."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import AssetNotFoundError, ConfigError
 from .aliases import as_of_option, parse_as_of
 from .app import cli
-from .output import emit, human_size, json_option, progress
+from .complete import complete_spec
+from .output import compose, emit, human_size, json_option, progress
 from .release import fail_together, requirements_option, specs_given
 
 if TYPE_CHECKING:
@@ -105,26 +105,37 @@ def _parse_meta(pairs: tuple[str, ...]) -> dict[str, str]:
     return metadata
 
 
+patterns_options = compose(
+    click.option("--include", multiple=True, metavar="PATTERN",
+                 help="Only files whose path matches (glob; a trailing / is a folder)."),
+    click.option("--exclude", multiple=True, metavar="PATTERN",
+                 help="Leave out files whose path matches (glob; repeatable)."),
+)  # fmt: skip
+
+
 @cli.command()
-@click.argument("specs", nargs=-1, metavar="SPEC...")
+@click.argument("specs", nargs=-1, metavar="SPEC...", shell_complete=complete_spec)
 @requirements_option
 @click.option("--to", "to", type=click.Path(path_type=Path), metavar="DIR",
               help="Fill DIR as an assets dir (a deploy artifact).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Download again, replacing the cached copy.")
+@patterns_options
 @json_option
 @click.pass_context
 def pull(
     ctx: click.Context, specs: tuple[str, ...], requirements: Path | None, to: Path | None,
-    force: bool, as_json: bool,
+    force: bool, include: tuple[str, ...], exclude: tuple[str, ...], as_json: bool,
 ) -> None:  # fmt: skip
     """Download each SPEC if needed and print its local path, one per line in order.
     Several versions are fetched at once; one that fails fails the command after
-    the others finish.
+    the others finish. With --include/--exclude, only the files they match (a partial
+    version, which a later pull without them completes).
 
     \b
     Examples:
       assetstore pull models/bert:1.2
       cat "$(assetstore pull 'models/bert:1.2[vocab.txt]')"
+      assetstore pull models/llama:3 --include '*.json' --include 'tokenizer/'
       assetstore pull models/bert vocab/en:1 --to ./image/assets   # then serve it read-only
     """
     wanted = specs_given(specs, requirements)
@@ -133,19 +144,47 @@ def pull(
         store = store.with_assets_dir(to)
     if len(wanted) == 1:
         with progress(ctx, "pull") as callback:
-            path = store.get(wanted[0], force=force, callback=callback)
+            path = store.get(wanted[0], force=force, callback=callback, include=include,
+                             exclude=exclude)  # fmt: skip
         emit({"path": str(path)}, as_json, [str(path)])
         return
     from ..transfer.many import get_many
 
     with progress(ctx, "pull") as callback:
-        found = get_many(store.settings, type(store), wanted, force=force, callback=callback)
+        found = get_many(store.settings, type(store), wanted, force=force, callback=callback,
+                         include=include, exclude=exclude)  # fmt: skip
     done = [(spec, p) for spec, p in zip(wanted, found, strict=True) if isinstance(p, Path)]
     emit([{"spec": s, "path": str(p)} for s, p in done], as_json, [str(p) for _s, p in done])
     failed = {s: e for s, e in zip(wanted, found, strict=True) if not isinstance(e, Path)}
     for spec, exc in failed.items():
         click.echo(f"assetstore: error: {spec}: {exc}", err=True)
     fail_together(failed, f"{len(failed)} of {len(wanted)} specs failed")
+
+
+@cli.command()
+@click.argument("spec", shell_complete=complete_spec)
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace files in DIRECTORY that differ.")
+@patterns_options
+@json_option
+@click.pass_context
+def export(
+    ctx: click.Context, spec: str, directory: Path, force: bool, include: tuple[str, ...],
+    exclude: tuple[str, ...], as_json: bool,
+) -> None:  # fmt: skip
+    """Copy the files of SPEC into DIRECTORY as a plain tree (no .assetstore/, no
+    version folders), downloading it first if need be; each file is verified. Files
+    there that differ are refused (exit 8, nothing written) unless --force.
+
+    \b
+    Example:
+      assetstore export models/bert:1.2 ./bert
+    """
+    report = ctx.obj.store().export(spec, directory, force=force, include=include,
+                                    exclude=exclude)  # fmt: skip
+    line = (f"exported {report.spec} to {report.target}: {len(report.written)} file(s) "
+            f"written, {len(report.unchanged)} unchanged")  # fmt: skip
+    emit(report.to_dict(), as_json, [line])
 
 
 long_option = click.option(
@@ -178,7 +217,7 @@ def list_(ctx: click.Context, long: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_spec)
 @long_option
 @json_option
 @click.pass_context
@@ -215,7 +254,7 @@ def _long_line(info: VersionInfo) -> str:
 
 
 @cli.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @as_of_option
 @json_option
 @click.pass_context
@@ -246,7 +285,7 @@ def info(ctx: click.Context, spec: str, as_of: str | None, as_json: bool) -> Non
 
 
 @cli.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @click.option("--expires", type=click.IntRange(min=0), default=None,
               help="Seconds the URL stays valid [default: ASSETSTORE_URL_EXPIRES, 3600]; "
                    "0 prints the plain, unsigned URL.")  # fmt: skip
@@ -263,70 +302,7 @@ def url(ctx: click.Context, spec: str, expires: int | None) -> None:
 
 
 @cli.command()
-@click.argument("specs", nargs=-1)
-@json_option
-@click.pass_context
-def verify(ctx: click.Context, specs: tuple[str, ...], as_json: bool) -> None:
-    """Re-hash cached versions (all, or those SPECS match) against their manifests.
-
-    Exits with 5 when any copy is corrupt; 'assetstore pull --force SPEC' repairs it.
-    Nothing to verify is no pass: an empty assets dir exits with 3, a missing one with 6.
-
-    \b
-    Example:
-      assetstore verify models/bert
-    """
-    store = ctx.obj.store()
-    root = store.settings.assets_dir
-    if not root.is_dir():
-        raise ConfigError(f"the assets dir {root} does not exist: check --assets-dir or "
-                          "ASSETSTORE_ASSETS_DIR")  # fmt: skip
-    results = store.verify(list(specs) or None)
-    if not results:
-        raise AssetNotFoundError(f"nothing to verify: the assets dir {root} holds no version")
-    data = [{"spec": r.spec, "ok": r.ok, "problems": list(r.problems)} for r in results]
-    lines = [f"{r.spec}: " + ("ok" if r.ok else "; ".join(r.problems)) for r in results]
-    emit(data, as_json, lines)
-    bad = [r.spec for r in results if not r.ok]
-    if bad:
-        from ..errors import IntegrityError
-
-        raise IntegrityError(f"corrupt in the cache: {', '.join(bad)}; repair with pull --force")
-
-
-@cli.command()
-@click.argument("names", nargs=-1)
-@click.option("--keep", type=click.IntRange(min=0), default=None,
-              help="Newest versions of each name to keep (1; all with --deleted).")  # fmt: skip
-@click.option("--deleted", is_flag=True,
-              help="Remove the cached versions the bucket no longer has (deleted).")  # fmt: skip
-@click.option("--dry-run", is_flag=True, help="Show what would be removed.")
-@json_option
-@click.pass_context
-def prune(
-    ctx: click.Context, names: tuple[str, ...], keep: int | None, deleted: bool, dry_run: bool,
-    as_json: bool,
-) -> None:  # fmt: skip
-    """Free cache space: remove all but the newest --keep cached versions of each
-    asset (or of NAMES); with --deleted, the versions deleted from the bucket (and
-    only those, unless --keep is given too). Versions being pulled are kept.
-
-    \b
-    Examples:
-      assetstore prune --keep 2 --dry-run
-      assetstore prune --deleted
-    """
-    store = ctx.obj.store()
-    keep = keep if keep is not None or deleted else 1
-    plan = store.plan_prune(keep=keep, names=list(names) or None, deleted=deleted)
-    done = plan if dry_run else store.prune(plan)
-    verb = "would remove" if dry_run else "removed"
-    lines = [f"{verb} {i.name}:{i.version} ({human_size(i.size)})" for i in done.remove]
-    emit({**done.to_dict(), "dry_run": dry_run}, as_json, lines)
-
-
-@cli.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @click.option("--from", "source", required=True, help="Named store to copy from.")
 @click.option("--to", "target", required=True, help="Named store to copy to.")
 @json_option

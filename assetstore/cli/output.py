@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,17 @@ if TYPE_CHECKING:
     from ..io.stream import Callback
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def compose(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Several click options as one decorator (applied in the order given)."""
+
+    def apply(command: Any) -> Any:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
 
 
 def emit(data: Any, as_json: bool, lines: Sequence[str] = ()) -> None:

@@ -17,23 +17,29 @@ if TYPE_CHECKING:
 
 
 class Store(Protocol):
-    def get(self, spec: str, *, force: bool = False, callback: Callback | None = None) -> Path: ...
+    def get(
+        self, spec: str, *, force: bool = False, callback: Callback | None = None,
+        include: Sequence[str] = (), exclude: Sequence[str] = (),
+    ) -> Path: ...  # fmt: skip
 
 
 def get_many(
     settings: Settings, open_store: Callable[[Settings], Store], specs: Sequence[str], *,
-    force: bool = False, callback: Callback | None = None,
+    force: bool = False, callback: Callback | None = None, include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> list[Path | AssetStoreError]:  # fmt: skip
     """The local path of each spec, in order, or the error that stopped it, each got
-    from a store ``open_store`` makes of ``settings``. At most ``workers`` files move at
-    once in all: versions share the budget."""
+    from a store ``open_store`` makes of ``settings`` (with the ``include``/``exclude``
+    patterns, if any, applied to every spec). At most ``workers`` files move at once in
+    all: versions share the budget."""
     unique = list(dict.fromkeys(specs))
     at_once = max(1, min(len(unique), settings.workers))
     shared = dataclasses.replace(settings, workers=max(1, settings.workers // at_once))
 
     def one(spec: str) -> Path | AssetStoreError:
         try:
-            return open_store(shared).get(spec, force=force, callback=callback)
+            return open_store(shared).get(spec, force=force, callback=callback, include=include,
+                                          exclude=exclude)  # fmt: skip
         except AssetStoreError as exc:
             return exc
 

@@ -11,10 +11,13 @@ local folder) — both resuming from the bytes the partial file already holds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import functools
 import hashlib
 import logging
+import os
+import shutil
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,10 +26,11 @@ from typing import Any
 
 from ..cache.cache import Cache
 from ..cache.locks import Heartbeat
+from ..cache.subset import PartialRecord, Patterns, intact, read_record, selected
 from ..errors import CacheError, IntegrityError
 from ..io import pool
 from ..io.pool import SharedProgress
-from ..io.stream import CHUNK, Callback, LocalFile, create_file, digest, hash_prefix
+from ..io.stream import CHUNK, Callback, LocalFile, create_file, digest, hash_prefix, sha256_file
 from ..model.manifest import FileEntry, Manifest
 from ..model.spec import Version
 from ..repository.repository import Repository
@@ -51,14 +55,19 @@ def download(
     workers: int,
     force: bool,
     callback: Callback,
+    patterns: Patterns | None = None,
 ) -> Manifest:
     """Put ``name:version`` into the cache (again, with ``force``) under its lock, so
     that processes pulling one version at once download it once; return its manifest
-    (``manifest`` reads it from the bucket)."""
+    (``manifest`` reads it from the bucket). With ``patterns``, only the files they
+    select are fetched, as a partial version (``cache/subset.py``), and the manifest
+    returned lists those the partial version holds."""
     with cache.writing(f"downloading {name}:{version}"), cache.locked(name, version) as beat:
         if not force and cache.has(name, version):
             return cache.manifest(name, version)
         found = manifest(name, version)
+        if patterns:
+            return _download_part(remote, cache, found, patterns, workers, force, callback, beat)
         log.info("downloading %s (%d files, %d bytes)", found.spec, len(found.files),
                  found.total_size)  # fmt: skip
         fetch_version(
@@ -66,6 +75,33 @@ def download(
             replace=force,
         )  # fmt: skip
         return found
+
+
+def _download_part(
+    remote: Repository, cache: Cache, found: Manifest, patterns: Patterns, workers: int,
+    force: bool, callback: Callback, beat: Heartbeat,
+) -> Manifest:  # fmt: skip
+    """The files ``patterns`` select, added to those a partial version already holds
+    (which stay where they are: only the others are downloaded)."""
+    wanted = selected(found, patterns)
+    held = None if force else read_record(cache, found.name, found.version)
+    kept = frozenset[str]()
+    if held is not None and held.manifest == found:
+        kept = intact(cache, held)
+        if wanted <= kept:
+            return held.held
+        wanted |= kept
+    if len(wanted) == len(found.files):  # every file: the complete version
+        fetch_version(remote, cache, found, workers=workers, callback=callback, heartbeat=beat,
+                      replace=True, kept=kept)  # fmt: skip
+        return found
+    record = PartialRecord(found, wanted)
+    part = record.held
+    log.info("downloading %d of the %d files of %s (%d bytes)", len(wanted - kept),
+             len(found.files), found.spec, part.total_size)  # fmt: skip
+    fetch_version(remote, cache, part, workers=workers, callback=callback, heartbeat=beat,
+                  record=record.to_json(), kept=kept)  # fmt: skip
+    return part
 
 
 def fetch_version(
@@ -77,8 +113,12 @@ def fetch_version(
     callback: Callback,
     heartbeat: Heartbeat | None = None,
     replace: bool = False,
+    record: bytes | None = None,
+    kept: frozenset[str] = frozenset(),
 ) -> Path:
-    """Download, verify and install ``manifest``'s version; return its folder."""
+    """Download, verify and install ``manifest``'s version; return its folder. With a
+    partial ``record``, ``manifest`` lists part of a version, installed as such; the
+    files at ``kept`` are taken from the partial version in the cache, not downloaded."""
     progress = SharedProgress(callback, None if heartbeat is None else heartbeat.beat)
     progress.set_size(manifest.total_size)
     with cache.staging() as staging:
@@ -86,9 +126,32 @@ def fetch_version(
         root.mkdir()
         for folder in manifest.empty_dirs:
             (root / folder).mkdir(parents=True, exist_ok=True)
-        fetch = _Fetch(remote, cache, manifest, root, progress)
+        held = cache.version_dir(manifest.name, manifest.version)
+        linked = _link_kept(held, root, manifest, kept)
+        progress.relative_update(sum(e.size for e in manifest.files if e.path in linked))
+        rest = tuple(e for e in manifest.files if e.path not in linked)
+        fetch = _Fetch(remote, cache, dataclasses.replace(manifest, files=rest), root, progress)
         remote.run(lambda: fetch.all_async(workers))
+        if record is not None:
+            return cache.install_partial(root, manifest, record)
         return cache.install(root, manifest, replace=replace)
+
+
+def _link_kept(held: Path, root: Path, manifest: Manifest, kept: frozenset[str]) -> set[str]:
+    """Hard-link the files at ``kept`` from the partial version ``held`` into ``root``
+    (copied where the filesystem has no hard links), each checked against its sha256
+    first; return those linked (any other is downloaded again)."""
+    linked = set()
+    for entry in manifest.files:
+        if entry.path not in kept or sha256_file(held / entry.path) != entry.sha256:
+            continue
+        (root / entry.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(held / entry.path, root / entry.path)
+        except OSError:
+            shutil.copyfile(held / entry.path, root / entry.path)
+        linked.add(entry.path)
+    return linked
 
 
 class _Fetch:

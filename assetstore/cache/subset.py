@@ -1,0 +1,111 @@
+"""Partial versions: the files of a version that a pull with patterns fetched (``pull
+--include/--exclude``). The version folder holds just those files, and a partial record
+next to where the manifest copy of a complete version goes names them::
+
+    {assets_dir}/.assetstore/manifests/{name}/{version}.partial.json
+
+A partial version is never taken for the complete one: it has no ``{version}.json``,
+so ``Cache.has`` is false, a pre-downloaded service does not serve it, and a later full
+get downloads the whole version in its place (``Cache.install`` replaces a folder that
+has no manifest copy, and drops the record).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import AssetNotFoundError, CacheError, IntegrityError
+from ..model.manifest import Manifest, parse_manifest
+from ..model.spec import Version
+
+if TYPE_CHECKING:
+    from .cache import Cache
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """Which files of a version a pull fetches: those matching an ``include`` pattern
+    (every file when there is none) and no ``exclude`` one. Globs on the path inside the
+    version, as ``huggingface_hub``'s ``allow_patterns``: ``*`` also matches ``/``, and a
+    pattern ending in ``/`` matches everything under that folder."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+    def selects(self, path: str) -> bool:
+        if self.include and not any(_match(path, p) for p in self.include):
+            return False
+        return not any(_match(path, p) for p in self.exclude)
+
+    def describe(self) -> str:
+        words = [f"--include {p!r}" for p in self.include]
+        return " ".join(words + [f"--exclude {p!r}" for p in self.exclude])
+
+
+def _match(path: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(path, pattern + "*" if pattern.endswith("/") else pattern)
+
+
+def selected(manifest: Manifest, patterns: Patterns) -> frozenset[str]:
+    """The paths of ``manifest``'s files that ``patterns`` select (at least one)."""
+    paths = frozenset(e.path for e in manifest.files if patterns.selects(e.path))
+    if not paths:
+        raise AssetNotFoundError(
+            f"no file of {manifest.spec} matches {patterns.describe()}",
+            name=manifest.name, version=str(manifest.version), spec=manifest.spec,
+        )  # fmt: skip
+    return paths
+
+
+def subset(manifest: Manifest, paths: frozenset[str]) -> Manifest:
+    """``manifest`` with only the files at ``paths`` (and no empty folders)."""
+    files = tuple(e for e in manifest.files if e.path in paths)
+    return dataclasses.replace(manifest, files=files, empty_dirs=())
+
+
+@dataclass(frozen=True)
+class PartialRecord:
+    manifest: Manifest  # the whole version's
+    paths: frozenset[str]  # the files the folder holds
+
+    @property
+    def held(self) -> Manifest:
+        return subset(self.manifest, self.paths)
+
+    def to_json(self) -> bytes:
+        raw = {"manifest": self.manifest.to_dict(), "paths": sorted(self.paths)}
+        return json.dumps(raw, separators=(",", ":"), sort_keys=True).encode()
+
+
+def read_record(cache: Cache, name: str, version: Version) -> PartialRecord | None:
+    """The partial record of ``name:version``, or None when there is none (a complete
+    version, or none at all). A record that cannot be read is a CacheError."""
+    path = cache.partial_record(name, version)
+    try:
+        raw = json.loads(path.read_bytes())
+        manifest = parse_manifest(json.dumps(raw["manifest"]).encode(), name=name, version=version)
+        paths = frozenset(str(p) for p in raw["paths"])
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, IntegrityError) as exc:
+        raise CacheError(f"the partial record {path} is corrupt ({exc}): remove it") from exc
+    return PartialRecord(manifest, paths & {e.path for e in manifest.files})
+
+
+def intact(cache: Cache, record: PartialRecord) -> frozenset[str]:
+    """The files of a partial version still there with their size (they were verified
+    when they were fetched); one missing or changed since is fetched again."""
+    root = cache.version_dir(record.manifest.name, record.manifest.version)
+    found = set()
+    for entry in record.held.files:
+        path = root / entry.path
+        if not path.is_symlink() and path.is_file() and path.stat().st_size == entry.size:
+            found.add(entry.path)
+    return frozenset(found)
