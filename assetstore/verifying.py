@@ -43,8 +43,11 @@ def _held(cache: Cache, name: str, version: Version) -> Manifest:
 
     record = read_record(cache, name, version)
     if record is None:  # removed since it was listed
-        raise AssetNotFoundError(f"{name}:{version} is no longer in the assets dir {cache.root}",
-                                 name=name, version=str(version))  # fmt: skip
+        raise AssetNotFoundError(
+            f"{name}:{version} is not in the assets dir {cache.root}: removed while it was "
+            "being verified (by a concurrent prune or pull --force)",
+            name=name, version=str(version),
+        )  # fmt: skip
     return record.held
 
 
