@@ -25,6 +25,11 @@ run assetstore info models/bert
 run cat "$(assetstore pull 'models/bert:0.0[vocab/en.txt]')"
 run assetstore pull models/bert --to "$DEMO/deploy"
 run assetstore pull configs/labels --to "$DEMO/deploy"
+run assetstore push "$DEMO/src/bert" models/bert          # unchanged: no new version
+run assetstore export models/bert "$DEMO/export"           # a plain tree, verified
+run assetstore cache rm models/bert:0.0
+run assetstore pull models/bert:0.0 --include 'vocab/*'    # a partial version
+run assetstore cache ls
 run assetstore verify
 run assetstore catalog history
 

@@ -142,7 +142,7 @@ def test_plain_listing_commands(cli: Cli, local_env: dict[str, str], make_tree: 
         cli("push", str(make_tree({"f": b"1"})), target, "--force-new")
     assert cli("list")[1] == "a\nb\n"
     assert cli("versions", "a")[1] == "1.10\n1.9\n0.1\n0.0\n"
-    assert cli("info", "a:1")[1].startswith("a:1.10  dir  1 files  1 B\n")
+    assert cli("info", "a:1")[1].startswith("a:1.10  dir  1 file  1 B\n")
 
 
 def test_prune_keeps_the_newest_and_reports(
@@ -228,9 +228,14 @@ def test_progress_bars_only_on_a_terminal_and_never_with_quiet(
     tree = make_tree({f"f{i}": bytes(100_000) for i in range(20)})
     code, out, err = _stderr_on_a_terminal(["push", str(tree), "m"], local_env)
     assert (code, out) == (0, "m:0.0\n")
-    assert "push" in err and "100%" in err
+    assert "m:0.0  100%" in err and "1.9 MiB / 1.9 MiB" in err  # the bar names the version
     code, out, err = _stderr_on_a_terminal(["pull", "m"], local_env)
-    assert code == 0 and out.strip().endswith("m/0.0") and "100%" in err
+    assert code == 0 and out.strip().endswith("m/0.0") and "m:0.0  100%" in err
+    assert _stderr_on_a_terminal(["push", str(tree / "f0"), "n"], local_env)[0] == 0
+    code, out, err = _stderr_on_a_terminal(["pull", "m", "n", "--to", str(tree / "o")], local_env)
+    final = err.strip().split("\r")[-1]  # one bar for both, naming both
+    assert code == 0 and final.startswith(("m:0.0, n:0.0  100%", "n:0.0, m:0.0  100%"))
+    assert "2.0 MiB / 2.0 MiB" in final
     code, out, err = _stderr_on_a_terminal(["--quiet", "pull", "--force", "m"], local_env)
     assert code == 0 and err == ""
     piped = subprocess.run([sys.executable, "-m", "assetstore", "pull", "--force", "m"],

@@ -10,7 +10,8 @@ import click
 from .aliases import as_of_option, parse_as_of
 from .app import cli
 from .complete import complete_spec
-from .output import compose, emit, human_size, json_option, progress
+from .output import compose, emit, files, human_size, json_option
+from .progress import progress
 from .release import fail_together, requirements_option, specs_given
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def push(
     if plan.unchanged is not None and not force_new and not ctx.obj.quiet:
         click.echo(f"assetstore: {plan.unchanged.spec} already holds these files and metadata: "
                    "no new version (--force-new makes one)", err=True)  # fmt: skip
-    with progress(ctx, "push") as callback:
+    with progress(ctx, plan.name, commits=True) as callback:
         manifest = store.push_planned(
             plan, force_new=force_new, callback=callback, reclaim_after=reclaim_after,
             expires_in=expiry,
@@ -85,8 +86,9 @@ def _plan_lines(plan: PushPlan, force_new: bool) -> list[str]:
     if plan.unchanged is not None and not force_new:
         return [f"unchanged: {plan.unchanged.spec} already holds these files; would push nothing"]
     reused = set(plan.reused)
+    counted = files(len(plan.files)).rstrip()
     return [
-        f"would push {plan.spec}: {len(plan.files)} files, {human_size(plan.total_bytes)}; "
+        f"would push {plan.spec}: {counted}, {human_size(plan.total_bytes)}; "
         f"upload {human_size(plan.upload_bytes)}, reuse {len(plan.reused)} unchanged file(s), "
         f"skip {len(plan.skipped)}",
         *(f"{'reuse' if f.path in reused else 'send'}  {f.path}  {human_size(f.size)}"
@@ -143,14 +145,14 @@ def pull(
     if to is not None:
         store = store.with_assets_dir(to)
     if len(wanted) == 1:
-        with progress(ctx, "pull") as callback:
+        with progress(ctx, wanted[0]) as callback:
             path = store.get(wanted[0], force=force, callback=callback, include=include,
                              exclude=exclude)  # fmt: skip
         emit({"path": str(path)}, as_json, [str(path)])
         return
     from ..transfer.many import get_many
 
-    with progress(ctx, "pull") as callback:
+    with progress(ctx, f"{len(wanted)} assets") as callback:
         found = get_many(store.settings, type(store), wanted, force=force, callback=callback,
                          include=include, exclude=exclude)  # fmt: skip
     done = [(spec, p) for spec, p in zip(wanted, found, strict=True) if isinstance(p, Path)]
@@ -248,7 +250,7 @@ def _long_line(info: VersionInfo) -> str:
     if info.yanked is not None:
         marks.append(f"yanked: {info.yanked or '(no reason given)'}")
     return "  ".join([
-        f"{info.version!s:<8}", f"{human_size(info.size):>10}", f"{info.files:>6} files",
+        f"{info.version!s:<8}", f"{human_size(info.size):>10}", files(info.files, width=6),
         info.pushed_at, info.pushed_by, *marks,
     ])  # fmt: skip
 
@@ -271,7 +273,7 @@ def info(ctx: click.Context, spec: str, as_of: str | None, as_json: bool) -> Non
     offline = store.settings.offline
     yank = None if offline else store.lifecycle.yank_of(manifest.name, manifest.version)
     lines = [
-        f"{manifest.spec}  {manifest.kind}  {len(manifest.files)} files  "
+        f"{manifest.spec}  {manifest.kind}  {files(len(manifest.files)).rstrip()}  "
         f"{human_size(manifest.total_size)}",
         f"pushed {manifest.pushed_at} by {manifest.pushed_by}",
         *(f"meta {k}={v}" for k, v in sorted(manifest.metadata.items())),
@@ -317,6 +319,6 @@ def copy(ctx: click.Context, spec: str, source: str, target: str, as_json: bool)
     """
     state = ctx.obj
     stores = [state.store_named(name) for name in (source, target)]
-    with progress(ctx, "copy") as callback:
+    with progress(ctx, spec, commits=True) as callback:
         manifest = stores[0].copy_to(stores[1], spec, callback=callback)
     emit({"spec": manifest.spec, "from": source, "to": target}, as_json, [manifest.spec])

@@ -9,7 +9,7 @@ import click
 from ..errors import AssetNotFoundError, ConfigError
 from .app import cli
 from .complete import complete_spec
-from .output import emit, human_size, json_option
+from .output import emit, files, human_size, json_option
 
 if TYPE_CHECKING:
     from ..cache.report import CachedVersion
@@ -35,7 +35,7 @@ def cache_ls(ctx: click.Context, as_json: bool) -> None:
 
 def _row(item: CachedVersion) -> str:
     when = "-" if item.last_access is None else item.last_access.strftime("%Y-%m-%d %H:%M")
-    return (f"{item.spec:<32} {human_size(item.size):>10} {item.files:>7} files  {when}  "
+    return (f"{item.spec:<32} {human_size(item.size):>10} {files(item.files, width=7)}  {when}  "
             f"{item.state}")  # fmt: skip
 
 

@@ -1,17 +1,12 @@
-"""What the commands print: data as text or JSON, sizes for people, and progress bars
-(the CLI alone draws them; the library reports progress through callbacks)."""
+"""What the commands print: data as text or JSON, and sizes and counts for people
+(progress bars: ``progress.py``)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
-
-if TYPE_CHECKING:
-    from ..io.stream import Callback
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -37,6 +32,15 @@ def emit(data: Any, as_json: bool, lines: Sequence[str] = ()) -> None:
             click.echo(line)
 
 
+def files(count: int, width: int = 0) -> str:
+    """``count`` files, right-aligned to ``width`` digits (a column keeps its place).
+
+    >>> files(1), files(3, width=4)
+    ('1 file ', '   3 files')
+    """
+    return f"{count:>{width}} {'file ' if count == 1 else 'files'}"
+
+
 def human_size(size: int) -> str:
     """A size for people.
 
@@ -49,38 +53,3 @@ def human_size(size: int) -> str:
             return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
-
-
-class _Bar:
-    """A click progress bar driven through the library's callback protocol."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.bar: Any = None
-
-    def set_size(self, size: int | None) -> None:
-        if self.bar is None and size:
-            self.bar = click.progressbar(length=size, label=self.label, file=sys.stderr)
-            self.bar.__enter__()
-
-    def relative_update(self, inc: int = 1) -> None:
-        if self.bar is not None:
-            self.bar.update(inc)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
-@contextmanager
-def progress(ctx: click.Context, label: str) -> Iterator[Callback]:
-    if ctx.obj.quiet or not sys.stderr.isatty():
-        from ..io.stream import NoProgress
-
-        yield NoProgress()
-        return
-    bar = _Bar(label)
-    try:
-        yield bar
-    finally:
-        bar.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import AssetStoreError
+from ..io.progress import ProgressGroup
 
 if TYPE_CHECKING:
     from ..config.settings import Settings
@@ -31,14 +32,16 @@ def get_many(
     """The local path of each spec, in order, or the error that stopped it, each got
     from a store ``open_store`` makes of ``settings`` (with the ``include``/``exclude``
     patterns, if any, applied to every spec). At most ``workers`` files move at once in
-    all: versions share the budget."""
+    all: versions share the budget. ``callback`` hears of all of them as one transfer."""
     unique = list(dict.fromkeys(specs))
+    group = None if callback is None else ProgressGroup(callback, f"{len(unique)} assets")
     at_once = max(1, min(len(unique), settings.workers))
     shared = dataclasses.replace(settings, workers=max(1, settings.workers // at_once))
 
     def one(spec: str) -> Path | AssetStoreError:
         try:
-            return open_store(shared).get(spec, force=force, callback=callback, include=include,
+            part = None if group is None else group.part()
+            return open_store(shared).get(spec, force=force, callback=part, include=include,
                                           exclude=exclude)  # fmt: skip
         except AssetStoreError as exc:
             return exc

@@ -30,6 +30,7 @@ from ..cache.subset import PartialRecord, Patterns, intact, read_record, selecte
 from ..errors import CacheError, IntegrityError
 from ..io import pool
 from ..io.pool import SharedProgress
+from ..io.progress import describe
 from ..io.stream import CHUNK, Callback, LocalFile, create_file, digest, hash_prefix, sha256_file
 from ..model.manifest import FileEntry, Manifest
 from ..model.spec import Version
@@ -119,6 +120,7 @@ def fetch_version(
     """Download, verify and install ``manifest``'s version; return its folder. With a
     partial ``record``, ``manifest`` lists part of a version, installed as such; the
     files at ``kept`` are taken from the partial version in the cache, not downloaded."""
+    describe(callback, manifest.spec)
     progress = SharedProgress(callback, None if heartbeat is None else heartbeat.beat)
     progress.set_size(manifest.total_size)
     with cache.staging() as staging:
@@ -247,7 +249,8 @@ class _Fetch:
             )  # fmt: skip
         if got != (entry.sha256, entry.size):
             target.unlink(missing_ok=True)
-            if held:
+            if held:  # the kept bytes were wrong: uncount this attempt, start afresh
+                self.progress.relative_update(-got[1])
                 await self._large_async(entry, target, workers)
                 return
             raise self.mismatch(entry, *got)
@@ -278,6 +281,7 @@ def _copied(
     prefix = hash_prefix(target)
     if prefix[1]:
         log.info("resuming %s at byte %d", remote.key_of(source), prefix[1])
+        progress.relative_update(prefix[1])
     with (
         remote.errors("downloading", path=source, not_found=True),
         LocalFile(target, mode="r+b" if prefix[1] else "w+b") as dst,
@@ -298,6 +302,7 @@ async def _ranged_download(
     hasher, held = await asyncio.to_thread(hash_prefix, target)
     if held:
         log.info("resuming %s at byte %d", remote.key_of(source), held)
+        progress.relative_update(held)
     step = remote.part_size
     starts = iter(range(held, size + 1, step))
     in_flight: deque[tuple[int, asyncio.Task[bytes]]] = deque()

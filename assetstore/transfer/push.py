@@ -15,6 +15,7 @@ from ..cache.hashcache import HashCache
 from ..errors import PushSourceError
 from ..io import pool
 from ..io.pool import SharedProgress
+from ..io.progress import COMMIT, describe
 from ..io.stream import CHUNK, Callback, digest
 from ..model.manifest import FileEntry, Manifest
 from ..model.spec import Version
@@ -32,13 +33,15 @@ def execute_push(
     remote: Repository, plan: PushPlan, publisher: Publisher, *, callback: Callback
 ) -> Manifest:
     """Reserve the version, send the files it does not reuse, commit the manifest."""
-    return publish(
+    manifest = publish(
         remote,
         plan.name,
         plan.version,
         publisher,
         lambda watch: _transfer(remote, plan, publisher, callback, watch),
     )
+    callback.relative_update(COMMIT)
+    return manifest
 
 
 def _transfer(
@@ -46,8 +49,9 @@ def _transfer(
 ) -> Manifest:
     remote.check_inside(remote.data_path(plan.name, plan.version))
     plan = _still_reusable(remote, plan)
+    describe(callback, f"{plan.name}:{plan.version}")
     progress = SharedProgress(callback)
-    progress.set_size(plan.upload_bytes)
+    progress.set_size(plan.upload_bytes + COMMIT)
     send = _Send(remote, plan, progress, watch)
     remote.run(lambda: send.all_async(publisher.workers))
     files = (

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import IntegrityError
 from ..io import pool
 from ..io.pool import SharedProgress, run_all
+from ..io.progress import COMMIT, describe
 from ..io.stream import CHUNK, Callback, NoProgress, digest
 from ..model.manifest import FileEntry, Manifest
 from ..repository.commit import Watch, publish
@@ -34,8 +35,9 @@ def copy_version(
     callback: Callback,
 ) -> Manifest:
     """Publish ``manifest``'s version in ``target`` with the bytes of ``source``."""
+    describe(callback, manifest.spec)
     progress = SharedProgress(callback)
-    progress.set_size(manifest.total_size)
+    progress.set_size(manifest.total_size + COMMIT)
     server_side = source.backend.same_account(target.backend)
 
     def transfer(watch: Watch) -> Manifest:
@@ -55,7 +57,9 @@ def copy_version(
         target.copy(source.file_path(manifest, entry), dst)
         progress.relative_update(entry.size)
 
-    return publish(target, manifest.name, manifest.version, publisher, transfer)
+    copied = publish(target, manifest.name, manifest.version, publisher, transfer)
+    callback.relative_update(COMMIT)
+    return copied
 
 
 @dataclasses.dataclass
