@@ -70,6 +70,33 @@ def test_a_symlink_inside_an_excluded_folder_does_not_fail_the_push(
     ]
 
 
+def test_the_scan_lists_a_tree_as_a_sorted_walk_and_refuses_special_files(
+    make_tree: Tree, tmp_path: Path
+) -> None:
+    """The scan (``os.scandir`` entries, depth first) lists the files as ``os.walk``
+    top-down with sorted folders does; a symlink to a folder is matched by a folder
+    pattern; a FIFO is refused unless excluded."""
+    from assetstore.errors import PushSourceError
+    from assetstore.transfer.source import Rules, scan_source
+
+    names = ["b/z", "b/a/y", "a/x", "c", "a/b/c/d", "B", "a/b/e"]
+    tree = make_tree({name: name.encode() for name in names}, empty_dirs=("a/empty",))
+    walked = []
+    for folder, dirs, found in os.walk(tree):
+        dirs.sort()
+        walked += [Path(folder, n).relative_to(tree).as_posix() for n in sorted(found)]
+    scanned = scan_source(tree)
+    assert [relpath for relpath, _ in scanned.files] == walked
+    assert scanned.empty_dirs == ["a/empty"]
+    (tree / "linked").symlink_to(tmp_path, target_is_directory=True)
+    assert "linked/" in scan_source(tree, Rules(excludes=("linked/",))).skipped
+    os.mkfifo(tree / "pipe")
+    with pytest.raises(PushSourceError, match="pipe is not a regular file or folder"):
+        scan_source(tree, Rules(excludes=("linked/",)))
+    kept = scan_source(tree, Rules(excludes=("linked/", "pipe")))
+    assert [relpath for relpath, _ in kept.files] == walked
+
+
 def test_a_tree_with_every_file_excluded_is_refused(
     cli: Cli, local_env: dict[str, str], make_tree: Tree
 ) -> None:

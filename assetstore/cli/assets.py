@@ -86,9 +86,8 @@ def _plan_lines(plan: PushPlan, force_new: bool) -> list[str]:
     if plan.unchanged is not None and not force_new:
         return [f"unchanged: {plan.unchanged.spec} already holds these files; would push nothing"]
     reused = set(plan.reused)
-    counted = files(len(plan.files)).rstrip()
     return [
-        f"would push {plan.spec}: {counted}, {human_size(plan.total_bytes)}; "
+        f"would push {plan.spec}: {files(len(plan.files))}, {human_size(plan.total_bytes)}; "
         f"upload {human_size(plan.upload_bytes)}, reuse {len(plan.reused)} unchanged file(s), "
         f"skip {len(plan.skipped)}",
         *(f"{'reuse' if f.path in reused else 'send'}  {f.path}  {human_size(f.size)}"
@@ -273,7 +272,7 @@ def info(ctx: click.Context, spec: str, as_of: str | None, as_json: bool) -> Non
     offline = store.settings.offline
     yank = None if offline else store.lifecycle.yank_of(manifest.name, manifest.version)
     lines = [
-        f"{manifest.spec}  {manifest.kind}  {files(len(manifest.files)).rstrip()}  "
+        f"{manifest.spec}  {manifest.kind}  {files(len(manifest.files))}  "
         f"{human_size(manifest.total_size)}",
         f"pushed {manifest.pushed_at} by {manifest.pushed_by}",
         *(f"meta {k}={v}" for k, v in sorted(manifest.metadata.items())),

@@ -33,12 +33,13 @@ def emit(data: Any, as_json: bool, lines: Sequence[str] = ()) -> None:
 
 
 def files(count: int, width: int = 0) -> str:
-    """``count`` files, right-aligned to ``width`` digits (a column keeps its place).
+    """``count`` files; in a column (``width`` digits), padded to keep its place.
 
-    >>> files(1), files(3, width=4)
-    ('1 file ', '   3 files')
+    >>> files(1), files(3), files(1, width=4)
+    ('1 file', '3 files', '   1 file ')
     """
-    return f"{count:>{width}} {'file ' if count == 1 else 'files'}"
+    word = "file" if count == 1 else "files"
+    return f"{count:>{width}} {word:<5}" if width else f"{count} {word}"
 
 
 def human_size(size: int) -> str:
