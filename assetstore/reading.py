@@ -156,7 +156,8 @@ class Reader:
                                    "each other; pass one")  # fmt: skip
         self.check_download_possible(force)
         version = self.resolve(spec)
-        manifest = self.cached(spec, version, force=force)
+        patterns = patterns or _under_sub_path(spec)
+        manifest = self.cached(spec, version, force=force, patterns=patterns)
         if manifest is None:
             from .io.stream import NoProgress
             from .transfer.pull import download
@@ -178,20 +179,22 @@ class Reader:
                 f"{self.settings.assets_dir} is served"
             )
 
-    def cached(self, spec: Spec, version: Version, *, force: bool) -> Manifest | None:
-        """The manifest of the cached copy, or None when it must be downloaded; in
-        pre-downloaded mode a version not cached is not found."""
+    def cached(
+        self, spec: Spec, version: Version, *, force: bool, patterns: Patterns | None = None
+    ) -> Manifest | None:
+        """The manifest of the cached copy (or of a partial version holding all that
+        ``patterns`` select), or None when it must be downloaded; in pre-downloaded mode
+        a version not cached is not found."""
         if not force and self.cache.has(spec.name, version):
             # parsed once per process while the cached copy's file stays the same
             return self.cache.manifest(spec.name, version)
-        if self.settings.offline:
+        held = None if force or not patterns else _held_part(self.cache, spec, version, patterns)
+        if held is None and self.settings.offline:
             raise AssetNotFoundError(
                 f"{spec.name}:{version} is not in the assets dir {self.settings.assets_dir} "
-                f"({self.settings.offline_reason})",
-                name=spec.name,
-                version=str(version),
-            )
-        return None
+                f"({self.settings.offline_reason})", name=spec.name, version=str(version),
+            )  # fmt: skip
+        return held
 
     def remember_alias(self, spec: Spec, version: Version) -> None:
         """A version got through ``NAME@ALIAS`` is recorded in the assets dir: a deploy
@@ -226,11 +229,7 @@ class Reader:
         root = self.cache.version_dir(manifest.name, manifest.version)
         if spec.sub_path is None:
             return root / manifest.files[0].path if manifest.kind == "file" else root
-        if manifest.lookup(spec.sub_path) is None:
-            raise AssetNotFoundError(
-                f"{manifest.spec} has no file or folder {spec.sub_path!r}", name=manifest.name,
-                version=str(manifest.version), spec=f"{manifest.spec}[{spec.sub_path}]",
-            )  # fmt: skip
+        manifest.require(spec.sub_path)
         return root / spec.sub_path
 
     def info(self, spec: str | Spec, *, as_of: datetime | None = None) -> Manifest:
@@ -307,3 +306,18 @@ def verified_manifest(remote: Repository, entry: Locked) -> Manifest:
             "tampered with; nothing installed"
         )
     return manifest
+
+
+def _under_sub_path(spec: Spec) -> Patterns | None:
+    """What a pull of ``spec``'s ``[sub/path]`` fetches: only the files it names."""
+    if spec.sub_path is None:
+        return None
+    from .cache.subset import Patterns
+
+    return Patterns.under(spec.sub_path)
+
+
+def _held_part(cache: Cache, spec: Spec, version: Version, patterns: Patterns) -> Manifest | None:
+    from .cache.subset import held_part
+
+    return held_part(cache, spec.name, version, patterns)

@@ -14,6 +14,7 @@ from .aio import AsyncMethods
 from .cache.cache import Cache
 from .cached import CacheMethods
 from .config.settings import Settings
+from .errors import InvalidSpecError
 from .model.manifest import Manifest
 from .model.spec import Spec, Version, parse_spec
 from .reading import Reader
@@ -137,6 +138,12 @@ class AssetStore(CacheMethods, AsyncMethods):
         """A URL for a file of ``spec``: presigned for ``expires`` seconds (default
         ``ASSETSTORE_URL_EXPIRES``), plain when 0, under the public base when one is set."""
         manifest, entry = self._reader.one_file(spec)
+        if entry.pack is not None:
+            raise InvalidSpecError(
+                f"{manifest.spec}[{entry.path}] is stored in the pack {entry.pack} (bytes "
+                f"{entry.offset}-{entry.offset + entry.size - 1}), which no URL can give alone; "
+                "push the version with --no-pack for a URL per file"
+            )
         path = self.remote.file_path(manifest, entry)
         return self.remote.sign(path, self.settings.url_expires if expires is None else expires)
 
@@ -151,14 +158,20 @@ class AssetStore(CacheMethods, AsyncMethods):
         exclude: Sequence[str] = (),
         default_excludes: bool = True,
         allow_kind_change: bool = False,
+        pack: bool | None = None,
     ) -> PushPlan:
-        """What ``push`` would do: the version, files sent, reused and left out, and
-        whether the newest version already is what it would make."""
+        """What ``push`` would do: the version, files sent, reused, packed and left out,
+        and whether the newest version already is what it would make. ``pack``: put the
+        small files in packs (default: the pack settings)."""
+        from .model.pack import PackRules
         from .transfer.plan import PushOptions, plan_push
         from .transfer.source import Rules
 
         rules = Rules(tuple(exclude), default_excludes)
-        options = PushOptions(bump, metadata, rules, allow_kind_change)
+        s = self.settings
+        packing = PackRules(s.pack if pack is None else pack, s.pack_min_files if pack is None
+                            else 1, s.pack_file_max, s.pack_max)  # fmt: skip
+        options = PushOptions(bump, metadata, rules, allow_kind_change, packing)
         return plan_push(self.remote, self.cache.state, Path(source), target, options,
                          workers=self.settings.workers)  # fmt: skip
 

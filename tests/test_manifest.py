@@ -32,6 +32,10 @@ def entry(stored_at: Any) -> dict[str, Any]:
     return {"path": "a", "size": 1, "sha256": SHA, "stored_at": stored_at}
 
 
+def packed(pack: Any, **more: Any) -> dict[str, Any]:
+    return {"path": "a", "size": 1, "sha256": SHA, "pack": pack, "offset": 512, **more}
+
+
 @pytest.mark.parametrize(
     ("data", "fragment"),
     [
@@ -74,7 +78,13 @@ def entry(stored_at: Any) -> dict[str, Any]:
         (manifest(version="1.0", files=[entry("garbage")]), "invalid version"),
         (manifest(version="1.0", files=[entry(["0.0/a"])]), "must be a string"),
         (manifest(version="1.0", files=[entry(7)]), "must be a string"),
-        (manifest(format=3), "unsupported format"),
+        (manifest(format=4), "unsupported format"),
+        (manifest(version="1.0", files=[packed("1.1/pack-0000.tar")]), "must be in 1.0 or an"),
+        (manifest(version="1.0", files=[packed("0.0/../../x")]), "pack path"),
+        (manifest(version="1.0", files=[packed("0.0/p.tar", stored_at="0.0/a")]), "both"),
+        (manifest(files=[packed("0.0/p.tar", offset=-1)]), "offset of 'a' must be a non-neg"),
+        (manifest(files=[packed("0.0/p.tar", offset=True)]), "offset of 'a' must be a non-neg"),
+        (manifest(files=[packed(7)]), "pack of 'a' must be a string"),
     ],
 )
 def test_hostile_manifests_are_refused(data: bytes, fragment: str) -> None:

@@ -35,6 +35,15 @@ class Patterns:
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    sub_path: str | None = None  # set by ``under``: what a spec's ``[sub/path]`` names
+
+    @classmethod
+    def under(cls, sub_path: str) -> Patterns:
+        """The files a spec's ``[sub_path]`` names: that file, or those under that folder."""
+        import glob
+
+        exact = glob.escape(sub_path)
+        return cls((exact, f"{exact}/"), sub_path=sub_path)
 
     def __bool__(self) -> bool:
         return bool(self.include or self.exclude)
@@ -45,6 +54,8 @@ class Patterns:
         return not any(_match(path, p) for p in self.exclude)
 
     def describe(self) -> str:
+        if self.sub_path is not None:
+            return f"[{self.sub_path}]"
         words = [f"--include {p!r}" for p in self.include]
         return " ".join(words + [f"--exclude {p!r}" for p in self.exclude])
 
@@ -54,8 +65,13 @@ def _match(path: str, pattern: str) -> bool:
 
 
 def selected(manifest: Manifest, patterns: Patterns) -> frozenset[str]:
-    """The paths of ``manifest``'s files that ``patterns`` select (at least one)."""
+    """The paths of ``manifest``'s files that ``patterns`` select (at least one). A
+    sub-path naming a folder with no file under it (an empty one) selects every file: the
+    whole version, which holds that folder."""
     paths = frozenset(e.path for e in manifest.files if patterns.selects(e.path))
+    if not paths and patterns.sub_path is not None:
+        manifest.require(patterns.sub_path)
+        return frozenset(e.path for e in manifest.files)
     if not paths:
         raise AssetNotFoundError(
             f"no file of {manifest.spec} matches {patterns.describe()}",
@@ -97,6 +113,22 @@ def read_record(cache: Cache, name: str, version: Version) -> PartialRecord | No
     except (ValueError, KeyError, TypeError, IntegrityError) as exc:
         raise CacheError(f"the partial record {path} is corrupt ({exc}): remove it") from exc
     return PartialRecord(manifest, paths & {e.path for e in manifest.files})
+
+
+def held_part(cache: Cache, name: str, version: Version, patterns: Patterns) -> Manifest | None:
+    """What a partial version of ``name:version`` holds, when that is every file
+    ``patterns`` select (so it serves them, with no download); else None."""
+    try:
+        record = read_record(cache, name, version)
+    except CacheError:
+        return None
+    if record is None:
+        return None
+    try:
+        wanted = selected(record.manifest, patterns)
+    except AssetNotFoundError:
+        return None
+    return record.held if wanted <= record.paths else None
 
 
 def intact(cache: Cache, record: PartialRecord) -> frozenset[str]:

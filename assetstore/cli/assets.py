@@ -32,6 +32,9 @@ if TYPE_CHECKING:
               help="Make a new version even if nothing changed since the newest.")  # fmt: skip
 @click.option("--allow-kind-change", is_flag=True,
               help="Let a file asset become a directory, or back.")  # fmt: skip
+@click.option("--pack/--no-pack", default=None,
+              help="Put small files in packs, or never (default: ASSETSTORE_PACK, when "
+                   "ASSETSTORE_PACK_MIN_FILES or more are sent).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="List what would be sent and left out.")
 @click.option(
     "--reclaim-after",
@@ -46,14 +49,16 @@ if TYPE_CHECKING:
 def push(
     ctx: click.Context, path: Path, target: str, bump: str, meta: tuple[str, ...],
     exclude: tuple[str, ...], default_excludes: bool, force_new: bool, allow_kind_change: bool,
-    dry_run: bool, reclaim_after: float | None, expires_in: str | None, as_json: bool,
+    pack: bool | None, dry_run: bool, reclaim_after: float | None, expires_in: str | None,
+    as_json: bool,
 ) -> None:  # fmt: skip
     """Push PATH (a file or a directory tree) as TARGET: NAME or NAME:MAJOR.MINOR.
 
     Prints the pushed spec. The first push of a name is 0.0; later pushes bump the
     minor version (--bump major: the next major). An unpinned push of what the newest
     version already holds (files and metadata) makes no version: it prints that one.
-    A tree's .assetstoreignore (gitignore syntax) and --exclude leave files out.
+    A tree's .assetstoreignore (gitignore syntax) and --exclude leave files out. The
+    small files of a large tree go up in packs (tar files; --no-pack: one object each).
 
     \b
     Examples:
@@ -66,7 +71,7 @@ def push(
     expiry = None if expires_in is None else parse_duration(expires_in)
     plan = store.plan_push(
         path, target, bump=bump, metadata=_parse_meta(meta), exclude=exclude,
-        default_excludes=default_excludes, allow_kind_change=allow_kind_change,
+        default_excludes=default_excludes, allow_kind_change=allow_kind_change, pack=pack,
     )  # fmt: skip
     if dry_run:
         emit(plan.to_dict(), as_json, _plan_lines(plan, force_new))
@@ -85,13 +90,14 @@ def push(
 def _plan_lines(plan: PushPlan, force_new: bool) -> list[str]:
     if plan.unchanged is not None and not force_new:
         return [f"unchanged: {plan.unchanged.spec} already holds these files; would push nothing"]
-    reused = set(plan.reused)
+    reused, packed = set(plan.reused), plan.packed
+    packs = f" ({len(packed)} in packs)" if packed else ""
     return [
         f"would push {plan.spec}: {files(len(plan.files))}, {human_size(plan.total_bytes)}; "
-        f"upload {human_size(plan.upload_bytes)}, reuse {len(plan.reused)} unchanged file(s), "
-        f"skip {len(plan.skipped)}",
-        *(f"{'reuse' if f.path in reused else 'send'}  {f.path}  {human_size(f.size)}"
-          for f in plan.files),
+        f"upload {human_size(plan.upload_bytes)}{packs}, reuse {len(plan.reused)} unchanged "
+        f"file(s), skip {len(plan.skipped)}",
+        *(f"{'reuse' if f.path in reused else 'pack' if f.path in packed else 'send'}  "
+          f"{f.path}  {human_size(f.size)}" for f in plan.files),
         *(f"skip  {path}" for path in plan.skipped),
     ]  # fmt: skip
 

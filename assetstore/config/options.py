@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..model.pack import DEFAULT_FILE_MAX, DEFAULT_MIN_FILES, DEFAULT_PACK_MAX
+from ..model.size import parse_size
+
 DEFAULT_PREFIX = "assets"
 DEFAULT_WORKERS = 8
 DEFAULT_LOCK_STALL_SECONDS = 120.0
@@ -72,6 +75,13 @@ def part_size_mib(value: str) -> int:
     number = int(value)
     if not 5 <= number <= 5120:  # S3's limits on a multipart upload's parts
         raise ValueError("must be between 5 and 5120 (MiB)")
+    return number
+
+
+def size(value: str) -> int:
+    number = parse_size(value)
+    if number < 1:
+        raise ValueError("must be at least 1 byte")
     return number
 
 
@@ -188,6 +198,13 @@ SETTINGS: tuple[Setting, ...] = (
             _const(DEFAULT_READ_TIMEOUT_SECONDS), positive_float, "read_timeout_seconds"),
     Setting("part_size_mib", "ASSETSTORE_PART_SIZE_MIB", _const(DEFAULT_PART_SIZE_MIB),
             part_size_mib, "part_size_mib", ("fixed_part_size_mib",)),
+    # packs (model/pack.py, docs/concepts.md "Packs")
+    Setting("pack", "ASSETSTORE_PACK", _const(True), boolean, "pack"),
+    Setting("pack_min_files", "ASSETSTORE_PACK_MIN_FILES", _const(DEFAULT_MIN_FILES),
+            positive_int, "pack_min_files"),
+    Setting("pack_file_max", "ASSETSTORE_PACK_FILE_MAX", _const(DEFAULT_FILE_MAX), size,
+            "pack_file_max"),
+    Setting("pack_max", "ASSETSTORE_PACK_MAX", _const(DEFAULT_PACK_MAX), size, "pack_max"),
 )  # fmt: skip
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 # Config-file keys of an object-store backend that are settings, old names included.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, InvalidSpecError
+from ..model.pack import DEFAULT_FILE_MAX, DEFAULT_MIN_FILES, DEFAULT_PACK_MAX
 from ..model.paths import check_relpath
 from .options import (
     BY_NAME,
@@ -68,6 +69,10 @@ class Settings:
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
     part_size_mib: int = DEFAULT_PART_SIZE_MIB
+    pack: bool = True  # directory pushes put their small files in packs (model/pack.py)
+    pack_min_files: int = DEFAULT_MIN_FILES
+    pack_file_max: int = DEFAULT_FILE_MAX
+    pack_max: int = DEFAULT_PACK_MAX
     config_file: Path | None = None
     store: str | None = None
     storage_options: Mapping[str, Any] = field(default_factory=dict)

@@ -186,7 +186,7 @@ def open_no_follow(path: Path, mode: Literal["rb", "ab", "wb", "r+b", "w+b"]) ->
         raise
 
 
-def create_file(path: Path, data: bytes) -> None:
+def create_file(path: Path, data: bytes | memoryview) -> None:
     """Write a new file ``path`` holding ``data``, with one open and no buffered file
     object (a pull of 10,000 small files makes 10,000 of them). ``O_EXCL`` refuses
     anything already at ``path`` and never follows a symlink planted there. A failure

@@ -6,11 +6,11 @@ from __future__ import annotations
 import itertools
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
-from ..errors import IntegrityError, InvalidSpecError
+from ..errors import AssetNotFoundError, IntegrityError, InvalidSpecError
 from .paths import check_relpath
 from .spec import Version
 
@@ -18,9 +18,12 @@ from .spec import Version
 # an earlier version's folder ("stored_at"), it would look in this version's folder and
 # fail with "not found" (or hand out a URL to nothing). A manifest holding such an
 # entry says format 2, which those readers refuse by name ("unsupported format 2");
-# any other stays format 1.
+# any other stays format 1. One holding an entry whose bytes are a range of a pack
+# ("pack", "offset") says format 3, for the same reason.
 FORMAT = 1
 FORMAT_REFERENCES = 2
+FORMAT_PACKS = 3
+FORMATS = (FORMAT, FORMAT_REFERENCES, FORMAT_PACKS)
 # Bounds on what a manifest may declare (a bucket someone else writes to must not make
 # a pull create millions of folders from a few bytes of JSON, docs/reliability.md):
 MAX_FILES = 1_000_000
@@ -43,20 +46,34 @@ class FileEntry:
     # "<version>/<path>": the bytes are those an earlier version of the same asset
     # stored there (reused, never copied); None: in this version's own folder.
     stored_at: str | None = None
+    # "<version>/<pack>": the bytes are ``size`` bytes at ``offset`` in that pack (a tar
+    # in the folder of this version or of an earlier one); None: an object of their own.
+    pack: str | None = None
+    offset: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        found = {"path": self.path, "size": self.size, "sha256": self.sha256}
+        found: dict[str, Any] = {"path": self.path, "size": self.size, "sha256": self.sha256}
         if self.stored_at is not None:
             found["stored_at"] = self.stored_at
+        if self.pack is not None:
+            found |= {"pack": self.pack, "offset": self.offset}
         return found
 
     def location(self, version: Version) -> tuple[Version, str]:
-        """The version whose folder holds the bytes (``version``'s own, unless
-        ``stored_at`` names an earlier one), and their path in it."""
-        if self.stored_at is None:
+        """The version whose folder holds the object with the bytes (``version``'s own,
+        unless ``stored_at`` or ``pack`` names an earlier one), and its path in it."""
+        where = self.pack if self.pack is not None else self.stored_at
+        if where is None:
             return version, self.path
-        head, _, relpath = self.stored_at.partition("/")
+        head, _, relpath = where.partition("/")
         return Version.parse(head), relpath
+
+    def stored(self, version: Version) -> FileEntry:
+        """This entry as a later version of the asset refers to the same bytes: where
+        ``version`` (this entry's own) holds them."""
+        if self.pack is not None or self.stored_at is not None:
+            return self
+        return replace(self, stored_at=f"{version}/{self.path}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,16 @@ class Manifest:
             return "file"
         return "dir" if sub_path in folders else None
 
+    def require(self, sub_path: str) -> Kind:
+        """Whether ``sub_path`` is a file or a folder of this version; not found if neither."""
+        found = self.lookup(sub_path)
+        if found is None:
+            raise AssetNotFoundError(
+                f"{self.spec} has no file or folder {sub_path!r}", name=self.name,
+                version=str(self.version), spec=f"{self.spec}[{sub_path}]",
+            )  # fmt: skip
+        return found
+
     @cached_property
     def _paths(self) -> tuple[frozenset[str], frozenset[str]]:
         """The file paths, and every folder: the parents of each file path, each empty
@@ -107,10 +134,20 @@ class Manifest:
                     break
         return files, frozenset(folders)
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def packs(self) -> frozenset[str]:
+        """The packs (``<version>/<pack>``) holding some of this version's bytes."""
+        return frozenset(entry.pack for entry in self.files if entry.pack is not None)
+
+    def _format(self) -> int:
+        if self.packs:
+            return FORMAT_PACKS
         refers = any(entry.stored_at is not None for entry in self.files)
+        return FORMAT_REFERENCES if refers else FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
         return {
-            "format": FORMAT_REFERENCES if refers else FORMAT,
+            "format": self._format(),
             "name": self.name,
             "version": str(self.version),
             "kind": self.kind,
@@ -167,7 +204,7 @@ def _gunzip(data: bytes) -> bytes:
 
 
 def _from_dict(raw: dict[str, Any]) -> Manifest:
-    if raw.get("format") not in (FORMAT, FORMAT_REFERENCES):
+    if raw.get("format") not in FORMATS:
         raise ValueError(f"unsupported format {raw.get('format')!r}")
     version = Version.parse(str(raw["version"]))
     files = raw["files"]
@@ -232,7 +269,23 @@ def _entry(item: dict[str, Any], version: Version) -> FileEntry:
     stored_at = item.get("stored_at")
     if stored_at is not None:
         stored_at = _stored_at(_text(stored_at, f"stored_at of {path!r}"), version)
-    return FileEntry(path, size, sha256, stored_at)
+    pack, offset = item.get("pack"), item.get("offset", 0)
+    if pack is not None:
+        if stored_at is not None:
+            raise ValueError(f"{path!r} has both a stored_at and a pack")
+        pack = _in_pack(_text(pack, f"pack of {path!r}"), version)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ValueError(f"offset of {path!r} must be a non-negative integer")
+    return FileEntry(path, size, sha256, stored_at, pack, offset)
+
+
+def _in_pack(text: str, version: Version) -> str:
+    """``text`` if it names a pack in the folder of ``version`` or an earlier one."""
+    head, _, relpath = text.partition("/")
+    if Version.parse(head) > version:
+        raise ValueError(f"pack {text!r} must be in {version} or an older version")
+    check_relpath(relpath, what="pack path")
+    return text
 
 
 def _stored_at(text: str, version: Version) -> str:

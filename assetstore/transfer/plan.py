@@ -15,7 +15,8 @@ from typing import Any, TypedDict
 from ..cache.hashcache import HashCache, Identity, stat_identity
 from ..errors import PushSourceError, VersionExistsError
 from ..io.pool import run_all
-from ..model.manifest import Kind, Manifest
+from ..model.manifest import FileEntry, Kind, Manifest
+from ..model.pack import NO_PACKS, PackRules
 from ..model.spec import Version, next_version, parse_target
 from ..repository.repository import Repository, Scan
 from .source import Rules, Source, scan_source
@@ -37,7 +38,7 @@ class PushPlan:
     kind: Kind
     files: tuple[SourceFile, ...]
     empty_dirs: tuple[str, ...]
-    reused: dict[str, str] = field(default_factory=dict)  # path -> its entry's stored_at
+    reused: dict[str, FileEntry] = field(default_factory=dict)  # path -> where its bytes are
     metadata: dict[str, str] = field(default_factory=dict)
     explicit: bool = False
     reused_from: Version | None = None  # the version whose manifest ``reused`` comes from
@@ -45,6 +46,7 @@ class PushPlan:
     skipped: tuple[str, ...] = ()  # what the ignore rules left out (a folder as ``dir/``)
     unchanged: Manifest | None = None  # the newest version, when this one would equal it
     bump: str = "minor"  # how an unpinned push moves on when its version is taken
+    pack: PackRules = NO_PACKS  # which of the files sent go into packs
 
     @property
     def spec(self) -> str:
@@ -62,6 +64,13 @@ class PushPlan:
     def upload_bytes(self) -> int:
         return sum(f.size for f in self.to_send)
 
+    @property
+    def packed(self) -> frozenset[str]:
+        """The paths of the files sent in packs (a file asset is never packed)."""
+        if self.kind != "dir":
+            return frozenset()
+        return self.pack.select((f.path, f.size) for f in self.to_send)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "spec": self.spec,
@@ -70,6 +79,7 @@ class PushPlan:
             "total_size": self.total_bytes,
             "upload_size": self.upload_bytes,
             "reused_files": len(self.reused),
+            "packed_files": len(self.packed),
             "empty_dirs": list(self.empty_dirs),
             "metadata": self.metadata,
             "send": [{"path": f.path, "size": f.size} for f in self.to_send],
@@ -83,6 +93,7 @@ class PlanKeywords(TypedDict, total=False):
     """The keywords of ``AssetStore.plan_push``, which ``push`` passes on."""
 
     bump: str
+    pack: bool | None
     metadata: Mapping[str, str] | None
     exclude: Sequence[str]
     default_excludes: bool
@@ -97,6 +108,7 @@ class PushOptions:
     metadata: Mapping[str, str] | None = None
     rules: Rules = field(default_factory=Rules)
     allow_kind_change: bool = False
+    pack: PackRules = field(default_factory=PackRules)
 
 
 def plan_files(
@@ -106,13 +118,13 @@ def plan_files(
     *,
     workers: int,
     hashes: HashCache | None = None,
-) -> tuple[tuple[SourceFile, ...], dict[str, str]]:
+) -> tuple[tuple[SourceFile, ...], dict[str, FileEntry]]:
     """The files to push, and which of them ``previous`` (the newest committed version
-    below the new one) already holds: path -> where those bytes are stored, as a
-    manifest entry's ``stored_at``. Only a file the size of one in that version can be
-    one of those, so only those are hashed now (or found in ``hashes``, unchanged since
-    an earlier push); the others are hashed as they are sent (a first push reads each
-    byte once)."""
+    below the new one) already holds: path -> the entry of ``previous`` that says where
+    those bytes are stored (its own object, or a range of a pack). Only a file the size
+    of one in that version can be one of those, so only those are hashed now (or found
+    in ``hashes``, unchanged since an earlier push); the others are hashed as they are
+    sent (a first push reads each byte once)."""
     by_content = _reusable(remote, previous)
     sizes = {size for _, size in by_content}
     hashes = hashes or HashCache(None)
@@ -134,19 +146,31 @@ def plan_files(
     for i, file in zip(unknown, computed, strict=True):
         files[i] = file
     found = ((f.path, by_content.get((f.sha256 or "", f.size))) for f in files)
-    return tuple(files), {path: stored_at for path, stored_at in found if stored_at is not None}
+    return tuple(files), {path: entry for path, entry in found if entry is not None}
 
 
-def _reusable(remote: Repository, previous: Manifest | None) -> dict[tuple[str, int], str]:
-    """(sha256, size) -> where the bytes are stored, for each file of ``previous`` whose
-    object is there, at its size: a file is only referred to where it can be read."""
+def _reusable(remote: Repository, previous: Manifest | None) -> dict[tuple[str, int], FileEntry]:
+    """(sha256, size) -> the entry saying where the bytes are stored, for each file of
+    ``previous`` whose object is there and large enough to hold them: a file is only
+    referred to where it can be read."""
     if previous is None:
         return {}
     # A file that version itself reused points where its bytes are: no chains to follow.
-    found = {(e.sha256, e.size): e.stored_at or f"{previous.version}/{e.path}"
-             for e in previous.files}  # fmt: skip
-    present = _stored_sizes(remote, previous.name, set(found.values()))
-    return {key: at for key, at in found.items() if present.get(at) == key[1]}
+    found = {(e.sha256, e.size): e.stored(previous.version) for e in previous.files}
+    present = _stored_sizes(remote, previous.name, {_object(e) for e in found.values()})
+    return {key: e for key, e in found.items() if _holds(present.get(_object(e)), e)}
+
+
+def _object(entry: FileEntry) -> str:
+    """``<version>/<path>`` of the object holding a reused entry's bytes."""
+    return entry.pack or entry.stored_at or entry.path
+
+
+def _holds(size: int | None, entry: FileEntry) -> bool:
+    """Whether an object of ``size`` bytes can hold ``entry``'s bytes where it says."""
+    if size is None:
+        return False
+    return size >= entry.offset + entry.size if entry.pack else size == entry.size
 
 
 def _stored_sizes(remote: Repository, name: str, locations: set[str]) -> dict[str, int]:
@@ -231,6 +255,7 @@ def plan_push(
         explicit=":" in target,
         skipped=tuple(scanned.skipped),
         bump=options.bump,
+        pack=options.pack,
     )
     unyanked = previous is not None and previous.version not in scan.yanked
     return replace(plan, unchanged=_same(plan, previous) if unyanked else None)

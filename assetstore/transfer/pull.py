@@ -35,6 +35,7 @@ from ..io.stream import CHUNK, Callback, LocalFile, create_file, digest, hash_pr
 from ..model.manifest import FileEntry, Manifest
 from ..model.spec import Version
 from ..repository.repository import Repository
+from .unpack import PackRead, pack_reads, unpack
 
 log = logging.getLogger("assetstore")
 # Files this large download into .assetstore/partial/<sha256>, which outlives a killed
@@ -212,13 +213,22 @@ class _Fetch:
         )
 
     async def all_async(self, workers: int) -> None:
-        small = [e for e in self.manifest.files if e.size <= CHUNK]
-        large = [e for e in self.manifest.files if e.size > CHUNK]
+        reads = pack_reads(self.remote, self.manifest, most=self.remote.part_size)
+        await pool.for_each(self._pack_read_async, reads, workers)
+        own = [e for e in self.manifest.files if e.pack is None]
+        small = [e for e in own if e.size <= CHUNK]
+        large = [e for e in own if e.size > CHUNK]
         async with pool.WriteBehind(WRITE_BUDGET) as writer:
             await pool.for_each(functools.partial(self._small_async, writer), small, workers)
         for entry in large:  # one at a time, each with its ranges in parallel
             with self.destination(entry) as path:
                 await self._large_async(entry, path, workers)
+
+    async def _pack_read_async(self, read: PackRead) -> None:
+        """One ranged read of a pack; its files checked and written in a thread (each
+        read's own: they are few, and each writes many files)."""
+        data = await self.remote.read_range_async(read.source, read.start, read.end)
+        await asyncio.to_thread(unpack, read, data, self.target, self.mismatch, self.progress)
 
     async def _small_async(self, writer: pool.WriteBehind, entry: FileEntry) -> None:
         """One GET of at most one byte past the declared size: a larger object (a

@@ -3,10 +3,12 @@ the files the plan does not reuse, and writes the manifest last."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import logging
 import posixpath
+import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +24,7 @@ from ..model.spec import Version
 from ..repository.commit import Watch, publish, publish_first_free
 from ..repository.repository import Repository
 from ..repository.reservations import Publisher
+from .packing import PACKS_AT_ONCE, PackJob, build, pack_jobs
 from .plan import PushPlan, SourceFile
 
 log = logging.getLogger("assetstore")
@@ -54,14 +57,11 @@ def _transfer(
     progress.set_size(plan.upload_bytes + COMMIT)
     send = _Send(remote, plan, progress, watch)
     remote.run(lambda: send.all_async(publisher.workers))
-    files = (
-        FileEntry(f.path, f.size, send.sha256_of(f), plan.reused.get(f.path)) for f in plan.files
-    )
     return Manifest(
         name=plan.name,
         version=plan.version,
         kind=plan.kind,
-        files=tuple(files),
+        files=tuple(send.entry(f) for f in plan.files),
         pushed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         pushed_by=publisher.pushed_by,
         metadata=plan.metadata,
@@ -105,9 +105,17 @@ class _Send:
         self.progress = progress
         self.watch = watch
         self._sent: dict[str, str] = {}  # path -> sha256 of the bytes sent
+        self._packed: dict[str, tuple[str, int]] = {}  # path -> (its pack, offset in it)
 
-    def sha256_of(self, item: SourceFile) -> str:
-        return item.sha256 or self._sent[item.path]
+    def entry(self, item: SourceFile) -> FileEntry:
+        """``item``'s manifest entry: where an earlier version holds its bytes, or where
+        this push sent them."""
+        reused = self.plan.reused.get(item.path)
+        if reused is not None:
+            return replace(reused, path=item.path)
+        sha256 = item.sha256 or self._sent[item.path]
+        in_pack, offset = self._packed.get(item.path, (None, 0))
+        return FileEntry(item.path, item.size, sha256, pack=in_pack, offset=offset)
 
     def check_sent(self, item: SourceFile, sent: tuple[str, int]) -> None:
         """Record what was sent; fail if the file is not what the plan saw."""
@@ -116,14 +124,21 @@ class _Send:
         self._sent[item.path] = sent[0]
 
     def target(self, item: SourceFile) -> str:
-        return self.remote.data_path(self.plan.name, self.plan.version, item.path)
+        return self.target_of(item.path)
+
+    def target_of(self, relpath: str) -> str:
+        return self.remote.data_path(self.plan.name, self.plan.version, relpath)
 
     async def all_async(self, workers: int) -> None:
-        """Small files as coroutines, ``workers`` at once; then large files, each
-        streamed in parts."""
-        small = folder_by_folder([f for f in self.plan.to_send if f.size <= CHUNK])
+        """The packs, a few at once; then the other small files as coroutines,
+        ``workers`` at once; then large files, each streamed in parts."""
+        mtime = int(time.time())
+        await pool.for_each(lambda job: self._pack_async(job, mtime), pack_jobs(self.plan),
+                            PACKS_AT_ONCE)  # fmt: skip
+        rest = [f for f in self.plan.to_send if f.path not in self._packed]
+        small = folder_by_folder([f for f in rest if f.size <= CHUNK])
         await pool.for_each(self._one_async, small, workers)
-        large = [f for f in self.plan.to_send if f.size > CHUNK]
+        large = [f for f in rest if f.size > CHUNK]
         # Where the parts of one file go up in parallel, one file at a time; elsewhere
         # (one part at a time, or a local copy) several files at once.
         files_at_once = 1 if self.remote.backend.parallel_parts else workers
@@ -137,6 +152,17 @@ class _Send:
             self.check_sent(item, got)
 
         await pool.for_each(upload, large, files_at_once)
+
+    async def _pack_async(self, job: PackJob, mtime: int) -> None:
+        """Build one pack (in a thread: it reads many files), then send it."""
+        self.watch.check()
+        data, members = await asyncio.to_thread(build, job, mtime)
+        await self.remote.write_async(self.target_of(job.name), data)
+        where = f"{self.plan.version}/{job.name}"
+        for member in members:
+            self.check_sent(member.item, (member.sha256, member.size))
+            self._packed[member.item.path] = (where, member.offset)
+        self.progress.relative_update(job.size)
 
     async def _one_async(self, item: SourceFile) -> None:
         self.watch.check()

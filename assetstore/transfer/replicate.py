@@ -1,10 +1,12 @@
 """Copy a version between two stores, keeping its number, metadata and pusher.
 
 Inside one account the bytes are copied server-side; across backends each file is read
-from one and sent to the other — small files through memory, large ones through a
-temporary file, so memory stays bounded — and verified against the manifest's sha256
-on the way. The copy is self-contained: each file goes into the version's own folder in
-the target, and its manifest there refers to no earlier version (those may be absent).
+from one and sent to the other — small files through memory, large ones (and packs)
+through a temporary file, so memory stays bounded — and verified against the manifest's
+sha256 on the way. The copy is self-contained: each file goes into the version's own
+folder in the target, and its manifest there refers to no earlier version (those may be
+absent). A pack the version reads from is copied whole into that folder, under a name of
+its own there, and the entries in it keep their offsets.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..io.pool import SharedProgress, run_all
 from ..io.progress import COMMIT, describe
 from ..io.stream import CHUNK, Callback, NoProgress, digest
 from ..model.manifest import FileEntry, Manifest
+from ..model.pack import pack_names
 from ..repository.commit import Watch, publish
 from ..repository.repository import Repository
 from ..repository.reservations import Publisher
@@ -40,16 +43,28 @@ def copy_version(
     progress.set_size(manifest.total_size + COMMIT)
     server_side = source.backend.same_account(target.backend)
 
+    renamed = _pack_names(manifest)
+    unpacked = [entry for entry in manifest.files if entry.pack is None]
+
     def transfer(watch: Watch) -> Manifest:
         if server_side:
             workers = publisher.workers
-            run_all(lambda entry: _copy_one(entry, watch), manifest.files, workers=workers)
+            run_all(lambda entry: _copy_one(entry, watch), unpacked, workers=workers)
+            run_all(lambda pair: _copy_pack(*pair, watch), renamed.items(), workers=workers)
         else:
             with tempfile.TemporaryDirectory(prefix="assetstore-copy-") as scratch:
                 streams = _Streams(source, target, manifest, progress, Path(scratch), watch)
-                target.run(lambda: pool.for_each(streams.one, manifest.files, publisher.workers))
-        own = tuple(dataclasses.replace(entry, stored_at=None) for entry in manifest.files)
+                target.run(lambda: pool.for_each(streams.one, unpacked, publisher.workers))
+                packs = list(renamed.items())
+                target.run(lambda: pool.for_each(streams.pack, packs, publisher.workers))
+        own = tuple(_own(entry, manifest, renamed) for entry in manifest.files)
         return dataclasses.replace(manifest, files=own)
+
+    def _copy_pack(pack: str, name: str, watch: Watch) -> None:
+        watch.check()
+        src = source.file_path(manifest, _in(manifest, pack))
+        target.copy(src, target.data_path(manifest.name, manifest.version, name))
+        progress.relative_update(sum(e.size for e in manifest.files if e.pack == pack))
 
     def _copy_one(entry: FileEntry, watch: Watch) -> None:
         watch.check()
@@ -60,6 +75,26 @@ def copy_version(
     copied = publish(target, manifest.name, manifest.version, publisher, transfer)
     callback.relative_update(COMMIT)
     return copied
+
+
+def _pack_names(manifest: Manifest) -> dict[str, str]:
+    """A name in the copy's folder for each pack ``manifest`` reads from (its own packs
+    and earlier versions' alike), none a name its own files have there."""
+    packs = sorted(manifest.packs)
+    own = {e.path.partition("/")[0] for e in manifest.files if e.pack is None}
+    return dict(zip(packs, pack_names(len(packs), own), strict=True))
+
+
+def _in(manifest: Manifest, pack: str) -> FileEntry:
+    """An entry of ``manifest`` in ``pack`` (which says where the pack is)."""
+    return next(entry for entry in manifest.files if entry.pack == pack)
+
+
+def _own(entry: FileEntry, manifest: Manifest, renamed: dict[str, str]) -> FileEntry:
+    """``entry`` as the copy's manifest has it: in the copy's own folder."""
+    if entry.pack is None:
+        return dataclasses.replace(entry, stored_at=None)
+    return dataclasses.replace(entry, pack=f"{manifest.version}/{renamed[entry.pack]}")
 
 
 @dataclasses.dataclass
@@ -92,12 +127,37 @@ class _Streams:
         local.unlink()
         self._check(entry, *sent)
 
+    async def pack(self, pair: tuple[str, str]) -> None:
+        """Copy one pack through a temporary file: each file in it that the version
+        holds is checked there before the pack is sent."""
+        self.watch.check()
+        pack, name = pair
+        entries = [entry for entry in self.manifest.files if entry.pack == pack]
+        src = self.source.file_path(self.manifest, entries[0])
+        version, relpath = entries[0].location(self.manifest.version)
+        size = self.source.object_sizes(self.manifest.name, version).get(relpath, 0)
+        local = self.scratch / name
+        await _ranged_download(self.source, src, local, size, progress=NoProgress(),
+                               window=RANGES)  # fmt: skip
+        with local.open("rb") as stream:
+            for entry in entries:
+                stream.seek(entry.offset)
+                self._check(entry, *_hashed(stream.read(entry.size)))
+        dst = self.target.data_path(self.manifest.name, self.manifest.version, name)
+        await self.target.upload_async(local, dst, callback=NoProgress(), window=RANGES)
+        local.unlink()
+        self.progress.relative_update(sum(entry.size for entry in entries))
+
     def _check(self, entry: FileEntry, sha256: str, size: int) -> None:
         if (sha256, size) != (entry.sha256, entry.size):
             raise IntegrityError(
                 f"{self.manifest.spec}: {entry.path} in {self.source.url} does not match its "
                 "manifest; nothing was copied"
             )
+
+
+def _hashed(data: bytes) -> tuple[str, int]:
+    return digest(hashlib.sha256(data)), len(data)
 
 
 __all__ = ["copy_version"]

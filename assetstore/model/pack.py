@@ -1,0 +1,109 @@
+"""Packs: the small files of a pushed version in a few objects instead of one object
+each — an uncompressed POSIX tar (pax format), so ``tar -x`` recovers the files with no
+assetstore at all. Each file's bytes are one contiguous range of its pack, which the
+manifest names (``FileEntry.pack`` and ``offset``): a pull reads just those ranges.
+
+A pack holds the files of one version in path order, each a header then its bytes
+padded to 512, and ends with the two zero blocks of a tar's end. Pure functions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+DEFAULT_MIN_FILES = 64  # measured: docs/benchmarks.md, "Packs"
+DEFAULT_FILE_MAX = 2**20
+DEFAULT_PACK_MAX = 64 * 2**20
+
+BLOCK = 512  # a tar's block: every header and every file's bytes start on one
+END = bytes(2 * BLOCK)  # a tar's end: two zero blocks
+# Ranges of a pack read in one request when a pull wants files near one another: a gap
+# this small costs less to read than a request of its own.
+READ_GAP = 64 * 2**10
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PackRules:
+    """Which files of a push go into packs: those smaller than ``file_max`` bytes, when
+    the push sends at least ``min_files`` of them (``enabled``: at all); packs of at most
+    ``pack_max`` bytes."""
+
+    enabled: bool = True
+    min_files: int = DEFAULT_MIN_FILES
+    file_max: int = DEFAULT_FILE_MAX
+    pack_max: int = DEFAULT_PACK_MAX
+
+    def select(self, sizes: Iterable[tuple[str, int]]) -> frozenset[str]:
+        """The paths among ``sizes`` (path, size) that go into packs."""
+        if not self.enabled:
+            return frozenset()
+        small = frozenset(path for path, size in sizes if size < self.file_max)
+        return small if len(small) >= self.min_files else frozenset()
+
+
+NO_PACKS = PackRules(enabled=False)
+
+
+def header(path: str, size: int, mtime: int) -> bytes:
+    """The tar header(s) of a regular file at ``path``: one ustar block, after a pax
+    block for a path ustar cannot hold (long, or not ASCII)."""
+    import tarfile  # here: ``import assetstore`` reads the defaults above, not tarfile
+
+    info = tarfile.TarInfo(path)
+    info.size, info.mtime, info.mode = size, mtime, 0o644
+    return info.tobuf(tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
+
+
+def padding(size: int) -> bytes:
+    return bytes(-size % BLOCK)
+
+
+def packed_size(path: str, size: int) -> int:
+    """The bytes ``path`` takes in a pack: its header(s) and its padded bytes."""
+    return len(header(path, size, 0)) + size + len(padding(size))
+
+
+def split(files: Sequence[tuple[str, int]], limit: int) -> list[list[int]]:
+    """``files`` (path, size) cut into packs of at most ``limit`` bytes (a file larger
+    than that on its own), in their order; the indexes of each pack's files."""
+    packs: list[list[int]] = []
+    used = limit
+    for index, (path, size) in enumerate(files):
+        taken = packed_size(path, size)
+        if used + taken + len(END) > limit and (not packs or packs[-1]):
+            packs.append([])
+            used = 0
+        packs[-1].append(index)
+        used += taken
+    return packs
+
+
+def pack_names(count: int, taken: Iterable[str]) -> list[str]:
+    """``count`` names of packs (``pack-0000.tar``, ...) that no path in ``taken`` (the
+    version's files that are objects of their own) already has."""
+    busy = set(taken)
+    names = (f"pack-{number:04d}.tar" for number in range(count + len(busy)))
+    return [name for name in names if name not in busy][:count]
+
+
+def coalesce(
+    located: Iterable[tuple[int, int, T]], *, gap: int = READ_GAP, most: int
+) -> Iterator[tuple[int, int, list[tuple[int, int, T]]]]:
+    """The (offset, size, item) of one pack's wanted files, merged into reads
+    ``(start, end, members)``: neighbours at most ``gap`` bytes apart share a read, and
+    a read is at most ``most`` bytes (unless one file alone is larger)."""
+    members: list[tuple[int, int, T]] = []
+    start = end = 0
+    for offset, size, item in sorted(located, key=lambda found: found[0]):
+        if members and (offset - end > gap or offset + size - start > most):
+            yield start, end, members
+            members = []
+        if not members:
+            start = offset
+        members.append((offset, size, item))
+        end = max(end, offset + size)
+    if members:
+        yield start, end, members

@@ -1,0 +1,74 @@
+"""Building the packs of a push (``model/pack.py``): the small files it sends, read and
+hashed into the bytes of a tar, each file's offset noted for its manifest entry."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from ..errors import PushSourceError
+from ..io.stream import digest
+from ..model import pack
+from .plan import PushPlan, SourceFile
+
+# Packs built or sent at once: bounds a push's memory to this many packs' bytes.
+PACKS_AT_ONCE = 2
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file as it went into a pack: where its bytes start, and what was read."""
+
+    item: SourceFile
+    offset: int
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PackJob:
+    name: str  # the pack's file name in the version's folder
+    items: tuple[SourceFile, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(item.size for item in self.items)
+
+
+def pack_jobs(plan: PushPlan) -> list[PackJob]:
+    """The packs ``plan`` sends: its packed files in their order, cut at the pack size,
+    each under a name none of the version's own objects has."""
+    packed = plan.packed
+    items = [f for f in plan.to_send if f.path in packed]
+    groups = pack.split([(f.path, f.size) for f in items], plan.pack.pack_max)
+    own = {f.path.partition("/")[0] for f in plan.to_send if f.path not in packed}
+    names = pack.pack_names(len(groups), own)
+    return [
+        PackJob(n, tuple(items[i] for i in group)) for n, group in zip(names, groups, strict=True)
+    ]
+
+
+def build(job: PackJob, mtime: int) -> tuple[bytes, list[Member]]:
+    """The bytes of ``job``'s pack, and what went into it (each file read once, one byte
+    past its planned size: a file that grew or shrank since the plan is an error)."""
+    chunks: list[bytes] = []
+    members: list[Member] = []
+    at = 0
+    for item in job.items:
+        data = _read(item)
+        if len(data) != item.size:
+            raise PushSourceError(f"{item.source} changed while it was being pushed")
+        head = pack.header(item.path, len(data), mtime)
+        members.append(Member(item, at + len(head), digest(hashlib.sha256(data)), len(data)))
+        chunks += (head, data, pack.padding(len(data)))
+        at += len(head) + len(data) + len(chunks[-1])
+    chunks.append(pack.END)
+    return b"".join(chunks), members
+
+
+def _read(item: SourceFile) -> bytes:
+    try:
+        with item.source.open("rb") as stream:
+            return stream.read(item.size + 1)
+    except OSError as exc:
+        raise PushSourceError(f"cannot read {item.source}: {exc.strerror or exc}") from exc
