@@ -62,7 +62,7 @@ class Reader:
             return self._alias_value(parsed, as_of)
         if self.settings.offline:
             where = f"the assets dir {self.cache.root} ({self.settings.offline_reason})"
-            return self._best(parsed, self.cache.versions(parsed.name), where, None)
+            return self._best(parsed, _offline_versions(self.cache, parsed), where, None)
         try:
             found = self.remote.scan(parsed.name).offered  # a yanked version only if pinned
         except BackendError as exc:
@@ -306,6 +306,15 @@ def verified_manifest(remote: Repository, entry: Locked) -> Manifest:
             "tampered with; nothing installed"
         )
     return manifest
+
+
+def _offline_versions(cache: Cache, spec: Spec) -> list[Version]:
+    """The versions the assets dir serves ``spec`` from: the complete ones, and for a
+    sub-path the partial ones too (a deploy dir pulled with ``NAME[sub/path]``)."""
+    complete = cache.versions(spec.name)
+    if spec.sub_path is None:
+        return complete
+    return sorted({*complete, *cache.partial_versions(spec.name)})
 
 
 def _under_sub_path(spec: Spec) -> Patterns | None:

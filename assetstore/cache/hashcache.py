@@ -91,7 +91,7 @@ class HashCache:
         row was written once its last change had settled (the module's rule)."""
         if ident is None:
             return None
-        hit = self._load().get(str(file.absolute()))
+        hit = self._load().get(os.path.abspath(file))
         if hit is None or hit[0] != ident.text or not _SHA256.fullmatch(hit[1]):
             return None
         return hit[1] if hit[2] - ident.changed_ns >= SETTLE_NS else None
@@ -100,7 +100,7 @@ class HashCache:
         """Note that ``file``, while its identity is ``ident``, holds bytes of ``sha256``
         (hashed from a read that began after ``ident`` was seen)."""
         if ident is not None:
-            self._learned[str(file.absolute())] = (ident.text, sha256, ident.seen_at_ns)
+            self._learned[os.path.abspath(file)] = (ident.text, sha256, ident.seen_at_ns)
 
     def save(self) -> None:
         """Write what was learned; a failure only costs hashing again next time."""

@@ -48,13 +48,32 @@ NO_PACKS = PackRules(enabled=False)
 
 
 def header(path: str, size: int, mtime: int) -> bytes:
-    """The tar header(s) of a regular file at ``path``: one ustar block, after a pax
-    block for a path ustar cannot hold (long, or not ASCII)."""
+    """The tar header(s) of a regular file at ``path`` (mode 644, owner 0): what
+    ``tarfile`` writes in pax format — one ustar block, after a pax block for a path
+    ustar cannot hold (long, or not ASCII)."""
+    ustar = _ustar(path, size, mtime)
+    if ustar is not None:
+        return ustar
     import tarfile  # here: ``import assetstore`` reads the defaults above, not tarfile
 
     info = tarfile.TarInfo(path)
     info.size, info.mtime, info.mode = size, mtime, 0o644
     return info.tobuf(tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
+
+
+def _ustar(path: str, size: int, mtime: int) -> bytes | None:
+    """The one ustar block ``tarfile`` writes for a path of at most 100 ASCII characters,
+    built directly: ``TarInfo.tobuf`` takes 45 µs a file, a fifth of a push of 10,000
+    small files."""
+    if len(path) > 100 or not path.isascii():
+        return None
+    block = b"".join((
+        path.encode().ljust(100, b"\0"), b"0000644\0", b"0000000\0", b"0000000\0",
+        b"%011o\0" % size, b"%011o\0" % mtime, b" " * 8, b"0", bytes(100), b"ustar\x0000",
+        bytes(247),  # owner and group names, device numbers, prefix, padding
+    ))  # fmt: skip
+    checksum = b"%06o\0 " % sum(block)
+    return block[:148] + checksum + block[156:]
 
 
 def padding(size: int) -> bytes:
@@ -81,11 +100,13 @@ def split(files: Sequence[tuple[str, int]], limit: int) -> list[list[int]]:
     return packs
 
 
-def pack_names(count: int, taken: Iterable[str]) -> list[str]:
-    """``count`` names of packs (``pack-0000.tar``, ...) that no path in ``taken`` (the
-    version's files that are objects of their own) already has."""
+def pack_names(count: int, taken: Iterable[str], tag: str) -> list[str]:
+    """``count`` names of packs (``pack-0000-{tag}.tar``, ...) that no path in ``taken``
+    (the version's files that are objects of their own) already has. ``tag`` is the
+    push's own: a write of a push reclaimed under it that lands late never replaces
+    an object of the push that takes the version next."""
     busy = set(taken)
-    names = (f"pack-{number:04d}.tar" for number in range(count + len(busy)))
+    names = (f"pack-{number:04d}-{tag}.tar" for number in range(count + len(busy)))
     return [name for name in names if name not in busy][:count]
 
 

@@ -58,6 +58,10 @@ log = logging.getLogger("assetstore")
 # an error about it does not suggest reclaiming it.
 YOUNG_SECONDS = 900.0
 FREE_VERSION_ATTEMPTS = 5  # an unpinned push tries this many versions, one after another
+# How long a reclaimer of another process's push waits before its last look at the
+# folder: that push learns of the decision within a second (``Watch``), and a write it
+# had under way lands meanwhile.
+SETTLE_SECONDS = 2.0
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
@@ -258,8 +262,9 @@ def _undo(remote: Repository, held: Reservation, publisher: Publisher) -> None:
     reservation another process decided on never deletes anything."""
     try:
         reclaim(
-            remote, held, takeover_after=publisher.takeover_after, pushed_by=publisher.pushed_by
-        )
+            remote, held, takeover_after=publisher.takeover_after,
+            pushed_by=publisher.pushed_by, own=True,
+        )  # fmt: skip
     except Exception as exc:
         log.warning("%s: could not clean up the failed push: %s", held.spec, exc)
 
@@ -329,13 +334,15 @@ def reclaim(
     *,
     takeover_after: float,
     pushed_by: str = "repair",
+    own: bool = False,
 ) -> bool:
     """Give back the version ``held`` reserves, if it is still reserved so: roll a
     commit decision forward, or decide "abort", delete the data, then the reservation.
     False when there was nothing to do (the reservation changed or went).
 
     An "abort" another reclaimer decided is left to it, unless it is gone: its process
-    ended on this host, or its decision is older than ``takeover_after`` seconds."""
+    ended on this host, or its decision is older than ``takeover_after`` seconds.
+    ``own``: the reclaimer is the push itself, failed, with no write left under way."""
     if objects.reservation(remote, held.name, held.version) != held:
         return False
     path = outcome_path(remote, held)
@@ -364,7 +371,7 @@ def reclaim(
     if objects.reservation(remote, held.name, held.version) != held or _committed(remote, held):
         remote.delete_quietly(path)
         return False
-    objects.discard(remote, held.name, held.version)
+    objects.discard(remote, held.name, held.version, settle=0.0 if own else SETTLE_SECONDS)
     objects.release(remote, held.name, held.version)
     remote.delete_quietly(path)
     return True

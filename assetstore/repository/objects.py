@@ -14,6 +14,16 @@ from .repository import Repository
 from .reservations import Reservation, parse_reservation
 
 
+def _emptied(repo: Repository, path: str) -> bool:
+    """Delete what is listed under ``path``; whether nothing is listed there then."""
+    entries = repo.listed(path)
+    if not entries:
+        return True
+    paths = [e.path for e in entries]
+    repo.run(lambda: repo.backend.delete(paths))
+    return not repo.listed(path)
+
+
 def reservation(repo: Repository, name: str, version: Version) -> Reservation | None:
     path = repo.reservation_path(name, version)
     found = repo.read_optional(path, doing="reading the reservation")
@@ -56,29 +66,32 @@ def commit(repo: Repository, manifest: Manifest, data: bytes) -> None:
         raise VersionExistsError(f"{manifest.spec} already exists", name=manifest.name)
 
 
-def discard(repo: Repository, name: str, version: Version) -> None:
+def discard(repo: Repository, name: str, version: Version, *, settle: float = 0.0) -> None:
     """Remove the data of a push that will never commit (see commit.py). Fails while
-    objects remain, so the reservation that guards the folder is kept until then."""
-    remove_tree(repo, repo.data_path(name, version))
+    objects remain, so the reservation that guards the folder is kept until then.
+    ``settle``: seconds to wait before the last look, for a push still running (it
+    learns of the decision within a second, and may have a write under way)."""
+    remove_tree(repo, repo.data_path(name, version), settle=settle)
 
 
-def remove_tree(repo: Repository, path: str) -> None:
+def remove_tree(repo: Repository, path: str, *, settle: float = 0.0) -> None:
     """Delete every object under ``path``. A push that does not know yet that it
     was reclaimed may still be adding some (it looks every second): delete again, a
-    few times, before giving up."""
+    few times, before giving up — and with ``settle``, look once more that long after
+    the folder was first found empty."""
 
     with repo.errors("removing the files of a failed push at", path=path):
         repo.check_inside(path)
         for wait in (0.5, 1.0, 2.0, 4.0, None):
-            entries = repo.listed(path)
-            if not entries:
-                return
-            paths = [e.path for e in entries]
-            repo.run(lambda: repo.backend.delete(paths))  # noqa: B023 (run at once)
-            if not repo.listed(path):
-                return
-            if wait is not None:
+            if _emptied(repo, path):
+                if not settle:
+                    return
+                time.sleep(settle)
+                settle = 0.0
+            elif wait is not None:
                 time.sleep(wait)
+        if not repo.listed(path):
+            return
         raise OSError(
             f"objects remain under {path} after deleting them (a push may still be "
             "writing there: run 'assetstore repair' again once it has ended)"

@@ -4,6 +4,7 @@ hashed into the bytes of a tar, each file's offset noted for its manifest entry.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 from ..errors import PushSourceError
@@ -35,14 +36,14 @@ class PackJob:
         return sum(item.size for item in self.items)
 
 
-def pack_jobs(plan: PushPlan) -> list[PackJob]:
+def pack_jobs(plan: PushPlan, tag: str) -> list[PackJob]:
     """The packs ``plan`` sends: its packed files in their order, cut at the pack size,
-    each under a name none of the version's own objects has."""
+    each under a name none of the version's own objects has (``tag``: the push's)."""
     packed = plan.packed
     items = [f for f in plan.to_send if f.path in packed]
     groups = pack.split([(f.path, f.size) for f in items], plan.pack.pack_max)
     own = {f.path.partition("/")[0] for f in plan.to_send if f.path not in packed}
-    names = pack.pack_names(len(groups), own)
+    names = pack.pack_names(len(groups), own, tag)
     return [
         PackJob(n, tuple(items[i] for i in group)) for n, group in zip(names, groups, strict=True)
     ]
@@ -67,8 +68,23 @@ def build(job: PackJob, mtime: int) -> tuple[bytes, list[Member]]:
 
 
 def _read(item: SourceFile) -> bytes:
+    """The file's bytes, one past its planned size at most (no buffered file object:
+    that would double the cost of reading a small file)."""
     try:
-        with item.source.open("rb") as stream:
-            return stream.read(item.size + 1)
+        fd = os.open(item.source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            return _read_fd(fd, item.size + 1)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise PushSourceError(f"cannot read {item.source}: {exc.strerror or exc}") from exc
+
+
+def _read_fd(fd: int, most: int) -> bytes:
+    data = os.read(fd, most)
+    while len(data) < most:  # a short read is not the end until read() returns nothing
+        more = os.read(fd, most - len(data))
+        if not more:
+            break
+        data += more
+    return data

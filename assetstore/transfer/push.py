@@ -9,6 +9,7 @@ import itertools
 import logging
 import posixpath
 import time
+import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -132,8 +133,8 @@ class _Send:
     async def all_async(self, workers: int) -> None:
         """The packs, a few at once; then the other small files as coroutines,
         ``workers`` at once; then large files, each streamed in parts."""
-        mtime = int(time.time())
-        await pool.for_each(lambda job: self._pack_async(job, mtime), pack_jobs(self.plan),
+        mtime, tag = int(time.time()), uuid.uuid4().hex[:8]
+        await pool.for_each(lambda job: self._pack_async(job, mtime), pack_jobs(self.plan, tag),
                             PACKS_AT_ONCE)  # fmt: skip
         rest = [f for f in self.plan.to_send if f.path not in self._packed]
         small = folder_by_folder([f for f in rest if f.size <= CHUNK])
@@ -157,6 +158,7 @@ class _Send:
         """Build one pack (in a thread: it reads many files), then send it."""
         self.watch.check()
         data, members = await asyncio.to_thread(build, job, mtime)
+        self.watch.check()
         await self.remote.write_async(self.target_of(job.name), data)
         where = f"{self.plan.version}/{job.name}"
         for member in members:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import tempfile
+import uuid
 from pathlib import Path
 
 from ..errors import IntegrityError
@@ -23,6 +24,7 @@ from ..io.progress import COMMIT, describe
 from ..io.stream import CHUNK, Callback, NoProgress, digest
 from ..model.manifest import FileEntry, Manifest
 from ..model.pack import pack_names
+from ..model.spec import Version
 from ..repository.commit import Watch, publish
 from ..repository.repository import Repository
 from ..repository.reservations import Publisher
@@ -53,7 +55,8 @@ def copy_version(
             run_all(lambda pair: _copy_pack(*pair, watch), renamed.items(), workers=workers)
         else:
             with tempfile.TemporaryDirectory(prefix="assetstore-copy-") as scratch:
-                streams = _Streams(source, target, manifest, progress, Path(scratch), watch)
+                sizes = _pack_sizes(source, manifest)
+                streams = _Streams(source, target, manifest, progress, Path(scratch), watch, sizes)
                 target.run(lambda: pool.for_each(streams.one, unpacked, publisher.workers))
                 packs = list(renamed.items())
                 target.run(lambda: pool.for_each(streams.pack, packs, publisher.workers))
@@ -82,7 +85,17 @@ def _pack_names(manifest: Manifest) -> dict[str, str]:
     and earlier versions' alike), none a name its own files have there."""
     packs = sorted(manifest.packs)
     own = {e.path.partition("/")[0] for e in manifest.files if e.pack is None}
-    return dict(zip(packs, pack_names(len(packs), own), strict=True))
+    tag = uuid.uuid4().hex[:8]
+    return dict(zip(packs, pack_names(len(packs), own, tag), strict=True))
+
+
+def _pack_sizes(source: Repository, manifest: Manifest) -> dict[str, int]:
+    """The size of each pack ``manifest`` reads from: one listing per version folder."""
+    sizes: dict[str, int] = {}
+    for folder in {pack.partition("/")[0] for pack in manifest.packs}:
+        listed = source.object_sizes(manifest.name, Version.parse(folder))
+        sizes |= {f"{folder}/{path}": size for path, size in listed.items()}
+    return sizes
 
 
 def _in(manifest: Manifest, pack: str) -> FileEntry:
@@ -107,6 +120,7 @@ class _Streams:
     progress: Callback
     scratch: Path
     watch: Watch
+    pack_sizes: dict[str, int]  # pack -> its object's size
 
     async def one(self, entry: FileEntry) -> None:
         self.watch.check()
@@ -134,8 +148,7 @@ class _Streams:
         pack, name = pair
         entries = [entry for entry in self.manifest.files if entry.pack == pack]
         src = self.source.file_path(self.manifest, entries[0])
-        version, relpath = entries[0].location(self.manifest.version)
-        size = self.source.object_sizes(self.manifest.name, version).get(relpath, 0)
+        size = self.pack_sizes.get(pack, 0)
         local = self.scratch / name
         await _ranged_download(self.source, src, local, size, progress=NoProgress(),
                                window=RANGES)  # fmt: skip

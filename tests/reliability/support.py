@@ -184,7 +184,7 @@ def audit_bucket(raw: Any, root: str) -> BucketAudit:
         data_folders.setdefault((head, Version.parse(version_text)), []).append(inner)
     contents: dict[tuple[str, Version], dict[str, bytes]] = {}
     for key, manifest in manifests.items():
-        own = sorted(entry.path for entry in manifest.files if entry.stored_at is None)
+        own = sorted(_own_objects(manifest))
         found = sorted(data_folders.get(key, []))
         if own != found:
             problems.append(f"{manifest.spec}: objects {found} != manifest {own}")
@@ -211,10 +211,20 @@ def _read_files(
             problems.append(f"{manifest.spec}: {entry.path} refers to uncommitted {version}")
             continue
         data = raw.cat_file(f"{root}/{manifest.name}/{version}/{relpath}")
+        if entry.pack is not None:  # a range of a pack
+            data = data[entry.offset : entry.offset + entry.size]
         if (len(data), sha256_bytes(data)) != (entry.size, entry.sha256):
             problems.append(f"{manifest.spec}: {entry.path} does not match its manifest")
         files[entry.path] = data
     return files
+
+
+def _own_objects(manifest: Manifest) -> set[str]:
+    """The objects ``manifest`` keeps in its own version's folder: its files of their
+    own, and its packs there."""
+    own = {e.path for e in manifest.files if e.stored_at is None and e.pack is None}
+    here = f"{manifest.version}/"
+    return own | {p.removeprefix(here) for p in manifest.packs if p.startswith(here)}
 
 
 def _find(raw: Any, root: str) -> list[str]:

@@ -106,7 +106,7 @@ HOSTILE = [
     ("dirs-not-a-list", {"empty_dirs": {"x": 1}}, "'empty_dirs' must be a list"),
     ("entry-not-an-object", {"files": [["a", 1]]}, "must be an object"),
     ("files-not-a-list", {"files": {"a": 1}}, "'files' must be a list"),
-    ("unknown-format", {"format": 3}, "unsupported format"),
+    ("unknown-format", {"format": 4}, "unsupported format"),
     ("stored-at-dotdot", {"files": [_at("../../escape")]}, "invalid version"),
     ("stored-at-not-older", {"files": [_at("0.0/a")]}, "older than 0.0"),
     ("stored-at-not-text", {"files": [_at(["0.0/a"])]}, "must be a string"),
