@@ -91,7 +91,7 @@ class HashCache:
         row was written once its last change had settled (the module's rule)."""
         if ident is None:
             return None
-        hit = self._load().get(os.path.abspath(file))
+        hit = self._load().get(_key(file))
         if hit is None or hit[0] != ident.text or not _SHA256.fullmatch(hit[1]):
             return None
         return hit[1] if hit[2] - ident.changed_ns >= SETTLE_NS else None
@@ -100,7 +100,7 @@ class HashCache:
         """Note that ``file``, while its identity is ``ident``, holds bytes of ``sha256``
         (hashed from a read that began after ``ident`` was seen)."""
         if ident is not None:
-            self._learned[os.path.abspath(file)] = (ident.text, sha256, ident.seen_at_ns)
+            self._learned[_key(file)] = (ident.text, sha256, ident.seen_at_ns)
 
     def save(self) -> None:
         """Write what was learned; a failure only costs hashing again next time."""
@@ -157,3 +157,9 @@ class HashCache:
             db.commit()
         finally:
             db.close()
+
+
+def _key(file: Path) -> str:
+    """``file``'s absolute path, as rows are keyed (``Path.absolute`` costs ten times
+    more, a second of a push of 10,000 files; ``resolve`` would follow symlinks)."""
+    return os.path.abspath(file)  # noqa: PTH100
