@@ -186,7 +186,7 @@ def open_no_follow(path: Path, mode: Literal["rb", "ab", "wb", "r+b", "w+b"]) ->
         raise
 
 
-def create_file(path: Path, data: bytes | memoryview) -> None:
+def create_file(path: Path | str, data: bytes | memoryview) -> None:
     """Write a new file ``path`` holding ``data``, with one open and no buffered file
     object (a pull of 10,000 small files makes 10,000 of them). ``O_EXCL`` refuses
     anything already at ``path`` and never follows a symlink planted there. A failure
@@ -277,10 +277,10 @@ def read_hashed(path: Path, size: int | None = None) -> tuple[bytes, hashlib._Ha
     return data, hashlib.sha256(data)
 
 
-def _cache_error(path: Path, exc: OSError) -> Exception:
+def _cache_error(path: Path | str, exc: OSError) -> Exception:
     from ..errors import CacheError
 
     refused = (errno.ELOOP, errno.EINVAL, errno.EEXIST)
-    if exc.errno in refused and path.is_symlink():
+    if exc.errno in refused and Path(path).is_symlink():
         return CacheError(f"refusing to write through the symlink {path}")
     return CacheError(f"writing {path} failed: {exc.strerror or exc}")

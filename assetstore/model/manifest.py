@@ -3,6 +3,7 @@ on pull, validated as untrusted input."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import zlib
@@ -279,6 +280,7 @@ def _entry(item: dict[str, Any], version: Version) -> FileEntry:
     return FileEntry(path, size, sha256, stored_at, pack, offset)
 
 
+@functools.lru_cache(maxsize=1024)  # a manifest names a few packs for many entries
 def _in_pack(text: str, version: Version) -> str:
     """``text`` if it names a pack in the folder of ``version`` or an earlier one."""
     head, _, relpath = text.partition("/")
@@ -288,6 +290,7 @@ def _in_pack(text: str, version: Version) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def _stored_at(text: str, version: Version) -> str:
     """``text`` if it names a file of a version older than ``version``: only an
     earlier version can hold the bytes, and nothing outside its folder."""

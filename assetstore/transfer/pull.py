@@ -43,6 +43,11 @@ log = logging.getLogger("assetstore")
 RESUMABLE_SIZE = 16 * 1024 * 1024
 # Ranges of one large file in flight at once: bounds memory to RANGES times the part size.
 RANGES = 4
+# Threads creating the files of packs at once: each file costs a few short system
+# calls, each a hand-over of the GIL, so threads beyond one mostly wait on one another
+# (a pull of 10,000 files of 4 KiB from a local folder: 0.61-0.76 s with one thread,
+# 0.76-0.91 s with two, 0.92-0.98 s with six).
+UNPACKERS = 1
 # Bytes of small files received and verified that may wait for the writer thread.
 WRITE_BUDGET = 32 * 1024 * 1024
 
@@ -169,6 +174,7 @@ class _Fetch:
         self.root = root
         self.progress = progress
         self._folders: set[Path] = set()
+        self._unpackers = asyncio.Semaphore(UNPACKERS)
 
     def source(self, entry: FileEntry) -> str:
         return self.remote.file_path(self.manifest, entry)
@@ -225,10 +231,11 @@ class _Fetch:
                 await self._large_async(entry, path, workers)
 
     async def _pack_read_async(self, read: PackRead) -> None:
-        """One ranged read of a pack; its files checked and written in a thread (each
-        read's own: they are few, and each writes many files)."""
+        """One ranged read of a pack; its files checked and written in a thread (at
+        most ``UNPACKERS`` at once) while the other reads go on."""
         data = await self.remote.read_range_async(read.source, read.start, read.end)
-        await asyncio.to_thread(unpack, read, data, self.target, self.mismatch, self.progress)
+        async with self._unpackers:
+            await asyncio.to_thread(unpack, read, data, self.root, self.mismatch, self.progress)
 
     async def _small_async(self, writer: pool.WriteBehind, entry: FileEntry) -> None:
         """One GET of at most one byte past the declared size: a larger object (a

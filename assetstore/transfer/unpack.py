@@ -5,6 +5,7 @@ against its sha256 and written — never a whole pack when a part of it is wante
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,18 +48,25 @@ def pack_reads(remote: Repository, manifest: Manifest, most: int) -> Iterator[Pa
 def unpack(
     read: PackRead,
     data: bytes,
-    target: Callable[[FileEntry], Path],
+    root: Path,
     mismatch: Callable[[FileEntry, str, int], IntegrityError],
     progress: Callback,
 ) -> None:
     """Cut each file of ``read`` out of ``data`` (what the read brought: short when the
-    pack is), check it and create it at ``target(entry)``."""
+    pack is), check it and create it under ``root`` (the paths are joined as text: a
+    ``Path`` per file costs half as much again as creating the file)."""
     view = memoryview(data)
+    base = os.fspath(root)
+    folders: set[str] = set()
     for entry, piece in _pieces(read, view):
         got = (digest(hashlib.sha256(piece)), len(piece))
         if got != (entry.sha256, entry.size):
             raise mismatch(entry, *got)
-        create_file(target(entry), piece)
+        folder, _, _ = entry.path.rpartition("/")
+        if folder and folder not in folders:
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            folders.add(folder)
+        create_file(f"{base}/{entry.path}", piece)
         progress.relative_update(len(piece))
 
 
