@@ -261,10 +261,8 @@ def _undo(remote: Repository, held: Reservation, publisher: Publisher) -> None:
     """A failed push removes what it wrote — under an abort decision, so a push whose
     reservation another process decided on never deletes anything."""
     try:
-        reclaim(
-            remote, held, takeover_after=publisher.takeover_after,
-            pushed_by=publisher.pushed_by, own=True,
-        )  # fmt: skip
+        reclaim(remote, held, takeover_after=publisher.takeover_after,
+                pushed_by=publisher.pushed_by, own=True)  # fmt: skip
     except Exception as exc:
         log.warning("%s: could not clean up the failed push: %s", held.spec, exc)
 
