@@ -24,13 +24,24 @@ class Sizes:
     w3_files: int = 1_000
     w3_file_bytes: int = 100 * KIB
     w3_changed: int = 10
+    w6_files: tuple[int, ...] = (1_000, 10_000, 100_000)  # files of 1 KiB in one version
+    w7_versions: tuple[int, ...] = (10, 100, 1_000)  # versions of one asset
+    pack_files: tuple[int, ...] = (4, 16, 64, 256)  # trees pushed packed and unpacked
 
     def w1_warmup_bytes(self) -> int:
         """The file the warm-up round of W1 pushes: a sixteenth of the real one."""
         return max(self.w1_bytes // 16, 64 * KIB)
 
 
-QUICK = Sizes(w1_bytes=8 * MIB, w2_files=40, w3_files=20, w3_changed=2)
+QUICK = Sizes(
+    w1_bytes=8 * MIB,
+    w2_files=40,
+    w3_files=20,
+    w3_changed=2,
+    w6_files=(20, 80),
+    w7_versions=(2, 5),
+    pack_files=(4,),
+)
 
 
 def big_file_in(root: Path, size: int) -> Path:

@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from . import report_scale
 from .bench import is_assetstore
 
 HERE = Path(__file__).resolve().parent
@@ -18,7 +19,8 @@ MB = 1_000_000 / 1024**2  # MiB per MB
 X = "\N{MULTIPLICATION SIGN}"  # in ratios: 1.25x
 DASH = "\N{EN DASH}"  # in ranges: min-max
 COLORS = {"assetstore": "#1f77b4", "s3fs": "#17becf", "s5cmd": "#2ca02c", "aws": "#ff7f0e",
-          "modelkit": "#d62728", "cp": "#7f7f7f", "full-push": "#9467bd"}  # fmt: skip
+          "modelkit": "#d62728", "cp": "#7f7f7f", "full-push": "#9467bd",
+          "tar": "#bcbd22"}  # fmt: skip
 
 
 def _row(results: dict[str, Any], backend: str, workload: str, op: str,
@@ -57,16 +59,22 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             shown = f"{value:.{places}f}{unit}" if unit == X else f"{value:.{places}f} {unit}"
             out.append((label, shown, value <= limit))
 
-    for op in ("push", "pull"):
-        for peer, limit, text in (("modelkit", 0.2, f"≥ 5{X} faster than modelkit"),
+    for op, fast in (("push", 5), ("pull", 3)):
+        for peer, limit, text in (("s5cmd", 1 / fast, f"≥ {fast}{X} faster than s5cmd"),
+                                  ("modelkit", 0.2, f"≥ 5{X} faster than modelkit"),
                                   ("aws", 1 / 1.5, f"≥ 1.5{X} faster than the AWS CLI"),
-                                  ("s5cmd", 1.25, f"≤ 1.25{X} s5cmd's time"),
                                   ("s3fs", 1.2, "< 20% over raw s3fs")):  # fmt: skip
             check(
                 f"W2 {op}, rclone: {text} (time ratio ≤ {limit:.2f})",
                 _ratio(results, "rclone", "W2", op, peer),
                 limit,
             )
+    check(f"W2 pull, rclone: ≤ 2{X} the floor, tar -x of the same files",
+          _ratio(results, "rclone", "W2", "pull", "tar"), 2)  # fmt: skip
+    for op in ("push", "pull"):
+        check(f"W2 {op}, local: ≤ 3{X} cp -r", _ratio(results, "local", "W2", op, "cp"), 3)
+    check(f"W1 pull, rclone: ≤ 1.1{X} s5cmd", _ratio(results, "rclone", "W1", "pull", "s5cmd"),
+          1.1)  # fmt: skip
     for op in ("push", "pull"):
         fastest = _fastest_peer(results, "rclone", "W1", op)
         check(
@@ -77,6 +85,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         check(f"W1 {op}, local: ≤ 1.3{X} cp", _ratio(results, "local", "W1", op, "cp"), 1.3)
     _w3_targets(results, check)
     _w4_targets(results, check)
+    report_scale.targets(results, check)
     for op in ("push", "pull"):
         row = _row(results, "rclone", "W1", op) or _row(results, "local", "W1", op)
         rss = row["rss_mib"]["max"] / MB if row else None
@@ -129,7 +138,8 @@ def markdown(results: dict[str, Any], *, quick: bool = False) -> str:
     meta = results["meta"]
     parts = [_header(meta, quick), _targets_table(results), _errors(results),
              _notes(results), _baseline_section(results), _results_table(results),
-             _w3_section(results), _w4_section(results), _resume_section(results),
+             _w3_section(results), _w4_section(results), report_scale.section(results),
+             _resume_section(results),
              _profiles_section(results), _method(meta), REPRODUCE]  # fmt: skip
     return "\n".join(p for p in parts if p)
 
@@ -570,6 +580,7 @@ def main(argv: list[str]) -> int:
     quick = bool(results["meta"].get("quick"))
     (path.parent / "img").mkdir(exist_ok=True)
     (path.parent / "img" / "benchmarks.svg").write_text(chart(results))
+    (path.parent / "img" / "scale.svg").write_text(report_scale.chart(results))
     (path.parent / "benchmarks.md").write_text(markdown(results, quick=quick))
     return 0
 

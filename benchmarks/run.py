@@ -10,9 +10,11 @@ docs/benchmarks.json and docs/img/benchmarks.svg.
     python -m benchmarks.run --quick      # smoke (CI): tiny data, one run, local + moto
     python -m benchmarks.run --backends rclone --workloads W2 --runs 7   # a part of it
 
-What the full run does: local W1 W3 W4 W5 (W5 is W1's peak RSS); rclone, the headline,
-W1 W2 W3 W5, the resume check and py-spy profiles, with every peer; moto, the second
-reference, W1 W2 W5 with assetstore and raw s3fs only, on smaller data. --workloads runs
+What the full run does: local W1 to W7 (W5 is W1's peak RSS; W6 and W7 are the scale
+workloads, scale.py); rclone, the headline, W1 W2 W3 W5, the sub-path check, the resume
+check and py-spy profiles, with every peer; moto, the second reference, W1 W2 W5 with
+assetstore and raw s3fs only, on smaller data. `tar` is the floor: tar -c / tar -x of the
+same data on the same disk. --workloads runs
 the given ones on every backend that can (W2 on local too). Every figure is the median of
 --runs timed rounds after --warmup warm-up rounds (W1/W2 warm up on a slice of the data;
 their pulls follow the pushes directly). A peer that is not installed is skipped with a
@@ -35,24 +37,25 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import data, facts, measure, peers, profiles, report, servers, workloads
+from . import data, facts, measure, peers, profiles, report, report_scale, scale, servers, workloads
 from .bench import is_assetstore
 from .tools import NEEDS_PEERS, Backend, BaselineTool
 from .workloads import AS, Ctx
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "resume", "profiles")
+ALL_WORKLOADS = (
+    "W1", "W2", "W3", "W4", "W5", "W6", "W7", "subpath", "packs", "resume", "profiles",
+)  # fmt: skip
 # Where each workload can run (asked for with --workloads) ...
 POSSIBLE: dict[str, frozenset[str]] = {
-    "local": frozenset({"W1", "W2", "W3", "W4", "W5"}),
-    "rclone": frozenset({"W1", "W2", "W3", "W5", "resume", "profiles"}),
-    "moto": frozenset({"W1", "W2", "W5"}),
+    "local": frozenset({"W1", "W2", "W3", "W4", "W5", "W6", "W7"}),
+    "rclone": frozenset({"W1", "W2", "W3", "W5", "subpath", "packs", "resume", "profiles"}),
+    "moto": frozenset({"W1", "W2", "W5", "subpath"}),
 }
-# ... and where it runs by default. W2 on local has no goal (W2's goals
-# are on S3) and would cost ~5 min.
+# ... and where it runs by default.
 DEFAULT: dict[str, frozenset[str]] = {
-    "local": frozenset({"W1", "W3", "W4", "W5"}),
+    "local": POSSIBLE["local"],
     "rclone": POSSIBLE["rclone"],
     "moto": POSSIBLE["moto"],
 }
@@ -79,7 +82,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backends", help="local,rclone,moto (the default; quick: local,moto)")
     p.add_argument(
         "--tools",
-        default="assetstore,s3fs,s5cmd,aws,modelkit,cp",
+        default="assetstore,s3fs,s5cmd,aws,modelkit,cp,tar",
         help="the tools to compare (default: all)",
     )
     p.add_argument(
@@ -107,7 +110,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def new_results() -> dict[str, Any]:
     return {
         "rows": [], "w3_bytes": {}, "w4": [], "resume": {}, "profiles": {},
-        "import_profile": [], "errors": [], "notes": [],
+        "import_profile": [], "errors": [], "notes": [], "scale": [], "subpath": {},
     }  # fmt: skip
 
 
@@ -233,8 +236,11 @@ def merge(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     out["w3_bytes"] = {**earlier.get("w3_bytes", {}), **new["w3_bytes"]}
     out["w4"] = new["w4"] or earlier.get("w4", [])
     out["import_profile"] = new["import_profile"] or earlier.get("import_profile", [])
-    for name in ("resume", "profiles"):
+    for name in ("resume", "profiles", "subpath"):
         out[name] = new[name] or earlier.get(name, {})
+    scaled = {row["workload"] for row in new["scale"]}
+    out["scale"] = [r for r in earlier.get("scale", []) if r["workload"] not in scaled]
+    out["scale"] += new["scale"]
     for name in ("errors", "notes"):
         out[name] = earlier.get(name, []) + new[name]
     out["meta"] = dict(new["meta"])
@@ -298,6 +304,10 @@ class BackendRun:
             ({"W2"}, f"W2 many small files ({s.w2_files})", self.w2),
             ({"W3"}, "W3 incremental push", self.w3),
             ({"W4"}, "W4 warm get", self.w4),
+            ({"subpath"}, "a sub-path pull from the packed W2 version", self.subpath),
+            ({"W6"}, "W6 one version of 1,000 to 100,000 files", self.w6),
+            ({"W7"}, "W7 an asset of 10 to 1,000 versions", self.w7),
+            ({"packs"}, "packed against one object per file", self.packs),
             ({"resume"}, "resume of a killed W1 pull", self.resume),
             ({"profiles"}, "py-spy profiles", self.profile),
         ]
@@ -348,6 +358,18 @@ class BackendRun:
     def resume(self) -> None:
         self.results["resume"] = workloads.resume(self.ctx, self.b, self.big)
 
+    def subpath(self) -> None:
+        self.results["subpath"] = workloads.subpath_bytes(self.ctx, self.b, self.tree)
+
+    def w6(self) -> None:
+        self.results["scale"] += scale.many_files(self.ctx, self.b, self.sizes.w6_files)
+
+    def packs(self) -> None:
+        self.results["scale"] += scale.pack_threshold(self.ctx, self.b, self.sizes.pack_files)
+
+    def w7(self) -> None:
+        self.results["scale"] += scale.many_versions(self.ctx, self.b, self.sizes.w7_versions)
+
     def profile(self) -> None:
         out = self.ctx.work / "profiles"
         out.mkdir(parents=True, exist_ok=True)
@@ -370,6 +392,7 @@ def write(results: dict[str, Any], out: Path, quick: bool) -> None:
     img = out / "img"
     img.mkdir(exist_ok=True)
     (img / "benchmarks.svg").write_text(report.chart(results))
+    (img / "scale.svg").write_text(report_scale.chart(results))
     (out / "benchmarks.md").write_text(report.markdown(results, quick=quick))
     print(f"wrote {out / 'benchmarks.md'}")
 

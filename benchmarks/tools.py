@@ -239,6 +239,31 @@ class CpTool(Tool):
         return dest
 
 
+class TarTool(Tool):
+    """``tar``: the physical floor of a tree on this disk. It "pushes" with ``tar -c``
+    into a local archive beside the source and "pulls" with ``tar -x`` of it: what
+    creating these files costs here, with no network and no checks."""
+
+    name = "tar"
+    backends = ("local", "rclone", "moto")
+
+    @staticmethod
+    def _archive(src: Path) -> Path:
+        return src.with_name(f"{src.name}.floor.tar")
+
+    @staticmethod
+    def _members(src: Path) -> list[str]:
+        return ["-C", str(src.parent), src.name] if src.is_file() else ["-C", str(src), "."]
+
+    @override
+    def push(self, b: Backend, src: Path, slot: str, home: Path) -> Step:
+        return Step(["tar", "-c", "-f", str(self._archive(src)), *self._members(src)])
+
+    @override
+    def pull(self, b: Backend, slot: str, src: Path, dest: Path) -> Step:
+        return Step(["tar", "-x", "-f", str(self._archive(src)), "-C", str(dest)])
+
+
 ALL: tuple[Tool, ...] = (
     AssetStoreTool(),
     S3fsTool(),
@@ -246,5 +271,6 @@ ALL: tuple[Tool, ...] = (
     AwsTool(),
     ModelkitTool(),
     CpTool(),
+    TarTool(),
 )
 NEEDS_PEERS = {"aws", "s5cmd", "modelkit"}

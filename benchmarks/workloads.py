@@ -17,6 +17,7 @@ from . import data
 from .bench import Case, row, side_by_side
 from .measure import Sample, Step, StepFailed, base_env, run, summary
 from .proxy import counting_proxy
+from .servers import s3fs_client
 from .tools import ALL, ASSET, AssetStoreTool, Backend, Tool
 
 AS = AssetStoreTool()
@@ -191,6 +192,27 @@ def _incremental_bytes(b: Backend, home: Path, log: Path, v1: Path, v2: Path, ch
     b.remove(AS.prefix(slot))
     b.remove(AS.prefix(slot + "-full"))
     return {"changed_bytes": changed, "second_push": second, "full_push": full}
+
+
+def subpath_bytes(ctx: Ctx, b: Backend, tree: Path) -> dict[str, Any]:
+    """A pull of one file of the (packed) W2 version, counted by a proxy: what it
+    receives in all, and the manifest's share of that (every pull reads it)."""
+    assert b.s3 is not None
+    home = ctx.scratch("home", b.name, "subpath")
+    log = ctx.work / "logs" / "subpath.log"
+    run(AS.push(b, tree, "subpath", home), log)
+    one = min(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+    manifest = f"{b.s3.bucket}/{AS.prefix('subpath')}/.manifests/{ASSET}/0.0.json"
+    manifest_bytes = int(s3fs_client(b.s3).info(manifest)["size"])
+    dest = ctx.scratch("dest", "subpath")
+    with counting_proxy(b.s3.endpoint) as (endpoint, traffic):
+        proxied = Backend(b.name, s3=replace(b.s3, endpoint=endpoint))
+        step = AS.pull(proxied, "subpath", tree, dest)
+        sample = run(replace(step, argv=[*step.argv[:-1], f"{ASSET}:0.0[{one}]"]), log)
+        got = traffic.snapshot()
+    b.remove(AS.prefix("subpath"))
+    return {"file": one, "file_bytes": (tree / one).stat().st_size,
+            "manifest_bytes": manifest_bytes, "seconds": sample.seconds, **got}  # fmt: skip
 
 
 def resume(ctx: Ctx, b: Backend, big: Path) -> dict[str, Any]:

@@ -70,6 +70,19 @@ def test_quick_suite_runs_and_renders(tmp_path: Path) -> None:
         assert any("moto" in n for n in results["notes"]), results["notes"]
     for key in expected:
         assert _median(results, key) > 0, key
+    # W2's 100 files go up in packs; W6 and W7 ran at each size; a sub-path pull of the
+    # packed W2 version on moto read its file's range, not the pack.
+    assert _median(results, ("local", "W2", "pull", "tar")) > 0
+    sizes = results["meta"]["sizes"]
+    scaled = {(r["workload"], r["op"], r.get("files") or r.get("versions"))
+              for r in results["scale"]}  # fmt: skip
+    assert {(w, n) for w, _, n in scaled} == {("W6", n) for n in sizes["w6_files"]} | {
+        ("W7", n) for n in sizes["w7_versions"]
+    }
+    if importlib.util.find_spec("moto") is not None:
+        sub = results["subpath"]
+        assert sub["received_bytes"] - sub["manifest_bytes"] < 64 * 1024, sub
+        assert sub["requests"].get("GET", 0) <= 3, sub
     tree = f"{results['meta']['sizes']['w2_files']} files"
     assert {w4["label"] for w4 in results["w4"]} == {"one file", tree}
     for w4 in results["w4"]:

@@ -144,7 +144,7 @@ def test_unchanged_files_are_reused_where_they_are_not_copied(
     plan = store.plan_push(make_tree(changed), "m")
     assert plan.version == Version(0, 1)
     assert len(plan.reused) == 9 and "d/f3" not in plan.reused
-    assert plan.reused["d/f4"] == "0.0/d/f4"
+    assert plan.reused["d/f4"].stored_at == "0.0/d/f4"
     assert plan.upload_bytes == 3 and plan.to_dict()["reused_files"] == 9
     manifest = store.push(make_tree(changed), "m")
     assert {e.path: e.stored_at for e in manifest.files}["d/f4"] == "0.0/d/f4"

@@ -195,7 +195,11 @@ class Cache:
         except OSError:
             if not target.is_dir():
                 raise
-            log.debug("%s was installed by another process meanwhile", manifest.spec)
+            if not self.partial_record(manifest.name, manifest.version).is_file():
+                log.debug("%s was installed by another process meanwhile", manifest.spec)
+            else:  # a part of the version was put there meanwhile: this is all of it
+                self._discard(target)
+                os.rename(staged, target)
         self.partial_record(manifest.name, manifest.version).unlink(missing_ok=True)
         return target
 
@@ -204,11 +208,17 @@ class Cache:
         place of the part there before. The record goes first: a pull killed between
         the two leaves a record naming files not there, which the next pull fetches."""
         target = self.inside(self.version_dir(manifest.name, manifest.version))
+        copy = self.manifest_file(manifest.name, manifest.version)
+        if copy.is_file():  # the whole version was installed meanwhile: it holds this part
+            return target
         atomic_write(self.inside(self.partial_record(manifest.name, manifest.version)), record)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             self._discard(target)
         os.rename(staged, target)
+        if copy.is_file():  # ... or in the last instant: then it is a part again, for now
+            copy.unlink(missing_ok=True)
+            MANIFESTS.forget(copy)
         return target
 
     def remove(self, name: str, version: Version) -> None:

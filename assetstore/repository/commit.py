@@ -50,6 +50,7 @@ from .reservations import (
     Reservation,
     owner_record,
     parse_reservation,
+    pusher_gone,
     why_reclaimable,
 )
 
@@ -58,9 +59,8 @@ log = logging.getLogger("assetstore")
 # an error about it does not suggest reclaiming it.
 YOUNG_SECONDS = 900.0
 FREE_VERSION_ATTEMPTS = 5  # an unpinned push tries this many versions, one after another
-# How long a reclaimer of another process's push waits before its last look at the
-# folder: that push learns of the decision within a second (``Watch``), and a write it
-# had under way lands meanwhile.
+# How long a reclaimer of another live push waits before its last look at the folder:
+# that push learns of the decision within a second (``Watch``); a write under way lands.
 SETTLE_SECONDS = 2.0
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -369,7 +369,8 @@ def reclaim(
     if objects.reservation(remote, held.name, held.version) != held or _committed(remote, held):
         remote.delete_quietly(path)
         return False
-    objects.discard(remote, held.name, held.version, settle=0.0 if own else SETTLE_SECONDS)
+    settle = 0.0 if own or pusher_gone(held) else SETTLE_SECONDS  # no write can come
+    objects.discard(remote, held.name, held.version, settle=settle)
     objects.release(remote, held.name, held.version)
     remote.delete_quietly(path)
     return True

@@ -20,10 +20,14 @@ class Repair:
     reason: str | None  # why it may be reclaimed; None while its push may be alive
     reclaimed: bool
     error: AssetStoreError | None = None  # reclaiming it failed (the others went on)
+    age_seconds: float | None = None  # the reservation's age when it was found
 
     def to_dict(self) -> dict[str, Any]:
+        found = self.reservation.to_dict()
+        if self.age_seconds is not None:  # not the age after the reclaim took its time
+            found["age_seconds"] = round(self.age_seconds)
         return {
-            **self.reservation.to_dict(),
+            **found,
             "reclaimable": self.reason,
             "reclaimed": self.reclaimed,
             "error": None if self.error is None else str(self.error),
@@ -52,13 +56,15 @@ def repair(
 def _repair_one(
     remote: Repository, held: Reservation, older_than: float, takeover_after: float, dry_run: bool
 ) -> Repair:
+    age = held.age_seconds()
     reason = _why_repair(remote, held, older_than)
     if not reason or dry_run:
-        return Repair(held, reason, False)
+        return Repair(held, reason, False, age_seconds=age)
     try:
-        return Repair(held, reason, reclaim(remote, held, takeover_after=takeover_after))
+        reclaimed = reclaim(remote, held, takeover_after=takeover_after)
     except ReservedError as exc:
-        return Repair(held, f"{reason}, but {exc}", False)
+        return Repair(held, f"{reason}, but {exc}", False, age_seconds=age)
+    return Repair(held, reason, reclaimed, age_seconds=age)
 
 
 def _why_repair(remote: Repository, held: Reservation, older_than: float) -> str | None:

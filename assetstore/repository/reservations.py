@@ -71,13 +71,20 @@ def parse_reservation(name: str, version: Version, body: bytes) -> Reservation:
     return Reservation(name, version, body, owner if isinstance(owner, dict) else {})
 
 
+def pusher_gone(reservation: Reservation) -> bool:
+    """Whether the process that made ``reservation`` ran on this host and has ended."""
+    owner = reservation.owner
+    if owner.get("boot_id") != boot_id() or owner.get("host") != socket.gethostname():
+        return False
+    pid = owner.get("pid")
+    return isinstance(pid, int) and not _alive(pid)
+
+
 def why_reclaimable(reservation: Reservation, *, older_than: float) -> str | None:
     """Why ``reservation`` may be reclaimed, or None while its push may be alive."""
     owner = reservation.owner
-    if owner.get("boot_id") == boot_id() and owner.get("host") == socket.gethostname():
-        pid = owner.get("pid")
-        if isinstance(pid, int) and not _alive(pid):
-            return f"its pusher (pid {pid} on this host) is gone"
+    if pusher_gone(reservation):
+        return f"its pusher (pid {owner['pid']} on this host) is gone"
     age = reservation.age_seconds()
     if age is None:
         return "it is unreadable" if not owner else None

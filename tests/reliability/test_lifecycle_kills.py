@@ -54,9 +54,12 @@ def _intact(store: AssetStore) -> tuple[int, list[str]]:
             manifest = remote.manifest(name, version)
             for entry in manifest.files:
                 path = Path(remote.file_path(manifest, entry))
+                data = path.read_bytes() if path.is_file() else None
+                if data is not None and entry.pack is not None:  # its range of the pack
+                    data = data[entry.offset : entry.offset + entry.size]
                 ok = (
-                    path.is_file()
-                    and "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
+                    data is not None
+                    and "sha256:" + hashlib.sha256(data).hexdigest() == entry.sha256
                 )
                 if not ok:
                     missing.append(f"{manifest.spec}: {entry.path}")

@@ -73,6 +73,7 @@ class Outcome:
     spec: str | None = None  # push: the version pushed; pull: the version installed
     error: str = ""
     files: dict[str, bytes] = field(default_factory=dict)  # pull: what the cache held
+    sub_path: bool = False  # pull: of NAME[tag.txt], which fetches that file alone
 
 
 def _source(root: Path, name: str, op: int | str, rng: random.Random) -> Path:
@@ -198,6 +199,7 @@ class Workload:
             root = path.parent if spec.endswith("]") else path
             outcome.spec = f"{spec.split(':')[0].split('[')[0]}:{root.name}"
             outcome.files = cache_files(root)  # read now: a later --force may swap it
+            outcome.sub_path = spec.endswith("]")
         return outcome
 
 
@@ -342,7 +344,11 @@ def _check_bucket(audit: BucketAudit, outcomes: list[Outcome]) -> list[str]:
     for o in outcomes:
         if o.kind == "pull" and o.code == 0:
             name, version = str(o.spec).split(":")
-            assert o.files == audit.contents[(name, Version.parse(version))], o.spec
+            whole = audit.contents[(name, Version.parse(version))]
+            if o.sub_path:  # NAME[tag.txt] fetches that file (unless all of it was there)
+                assert "tag.txt" in o.files, o.spec
+                whole = {path: data for path, data in whole.items() if path in o.files}
+            assert o.files == whole, o.spec
     return ambiguous
 
 
