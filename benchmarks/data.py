@@ -26,7 +26,7 @@ class Sizes:
     w3_changed: int = 10
     w6_files: tuple[int, ...] = (1_000, 10_000, 100_000)  # files of 1 KiB in one version
     w7_versions: tuple[int, ...] = (10, 100, 1_000)  # versions of one asset
-    pack_files: tuple[int, ...] = (4, 16, 64, 256)  # trees pushed packed and unpacked
+    pack_files: tuple[int, ...] = (16, 64, 256, 1_024)  # trees pushed packed and unpacked
 
     def w1_warmup_bytes(self) -> int:
         """The file the warm-up round of W1 pushes: a sixteenth of the real one."""

@@ -39,7 +39,7 @@ from typing import Any
 
 from . import data, facts, measure, peers, profiles, report, report_scale, scale, servers, workloads
 from .bench import is_assetstore
-from .tools import NEEDS_PEERS, Backend, BaselineTool
+from .tools import NEEDS_PEERS, Backend, BaselineTool, TarTool
 from .workloads import AS, Ctx
 
 HERE = Path(__file__).resolve().parent
@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     # Fresh .pyc files: a module edited since its last import is not recompiled per run.
     compileall.compile_dir(REPO / "assetstore", quiet=1)
     results = new_results()
+    TarTool.folder = work / "floor"  # the floor's archives: on the run's disk, beside no data
     started = time.time()
     baselines = (baseline(args.baseline, work),) if args.baseline else ()
     ctx = Ctx(

@@ -246,10 +246,12 @@ class TarTool(Tool):
 
     name = "tar"
     backends = ("local", "rclone", "moto")
+    folder = Path("/tmp/assetstore-bench-floor")  # run.py puts it in the run's work dir
 
-    @staticmethod
-    def _archive(src: Path) -> Path:
-        return src.with_name(f"{src.name}.floor.tar")
+    def _archive(self, src: Path) -> Path:
+        """Outside every data set (a warm-up slice is a folder of the tree it slices)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder / f"{src.parent.name}-{src.name}.tar"
 
     @staticmethod
     def _members(src: Path) -> list[str]:

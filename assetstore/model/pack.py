@@ -82,7 +82,8 @@ def padding(size: int) -> bytes:
 
 def packed_size(path: str, size: int) -> int:
     """The bytes ``path`` takes in a pack: its header(s) and its padded bytes."""
-    return len(header(path, size, 0)) + size + len(padding(size))
+    head = BLOCK if len(path) <= 100 and path.isascii() else len(header(path, size, 0))
+    return head + size + len(padding(size))
 
 
 def split(files: Sequence[tuple[str, int]], limit: int) -> list[list[int]]:
