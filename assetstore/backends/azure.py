@@ -36,6 +36,11 @@ class AzureBackend(ObjectStoreBackend):
         container, key, _ = self.fs.split_path(path)
         return self.fs.service_client.get_container_client(container), key
 
+    async def write(self, path: str, data: bytes | bytearray) -> None:
+        # azure-storage-blob concatenates what it uploads with bytes: a bytearray (a
+        # pack, built in place) fails there with a TypeError.
+        await super().write(path, bytes(data))
+
     async def listing(self, prefix: str, *, recursive: bool = True) -> AsyncIterator[list[Entry]]:
         container_client, key = self._container(prefix.rstrip("/") + "/x")
         start = key[:-1]  # the folder, with its "/"

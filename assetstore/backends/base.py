@@ -104,7 +104,7 @@ class Backend(ABC):
         more than asked for, whatever the server sends."""
 
     @abstractmethod
-    async def write(self, path: str, data: bytes) -> None:
+    async def write(self, path: str, data: bytes | bytearray) -> None:
         """Write the object ``path``."""
 
     @abstractmethod

@@ -63,7 +63,7 @@ class LocalBackend(Backend):
         size = (end - start) if end is not None else CHUNK
         return await file_io(size, _pread, path, start, end)
 
-    async def write(self, path: str, data: bytes) -> None:
+    async def write(self, path: str, data: bytes | bytearray) -> None:
         self.check_inside(str(Path(path).parent))
         await file_io(len(data), _write_file, Path(path), data)
 

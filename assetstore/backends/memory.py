@@ -46,7 +46,7 @@ class MemoryBackend(Backend):
         data = bytes(self.fs.cat_file(path))
         return data[start:end]
 
-    async def write(self, path: str, data: bytes) -> None:
+    async def write(self, path: str, data: bytes | bytearray) -> None:
         self.fs.pipe_file(path, data)
 
     async def create(self, path: str, data: bytes) -> bool:

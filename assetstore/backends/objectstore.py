@@ -63,7 +63,7 @@ class ObjectStoreBackend(Backend):
             raise
         return bytes(data) if end is None else bytes(data[: max(0, end - start)])
 
-    async def write(self, path: str, data: bytes) -> None:
+    async def write(self, path: str, data: bytes | bytearray) -> None:
         await self.fs._pipe_file(path, data)
 
     async def create(self, path: str, data: bytes) -> bool:

@@ -81,7 +81,7 @@ class S3Backend(ObjectStoreBackend):
                 return data
         return await super().read(path, start, end)
 
-    async def write(self, path: str, data: bytes) -> None:
+    async def write(self, path: str, data: bytes | bytearray) -> None:
         direct = self.direct
         if direct is not None and direct.enabled and await direct.put(path, data):
             return

@@ -92,7 +92,7 @@ class S3Direct:
                 raise OSError(f"the store ignored the Range header of a GET of {path}")
             return await _read_at_most(response.content, end - start)
 
-    async def put(self, path: str, data: bytes) -> bool:
+    async def put(self, path: str, data: bytes | bytearray) -> bool:
         """Write the object; False: not a success, ask s3fs."""
         if self.put_settings is None:
             return False

@@ -140,7 +140,7 @@ class Repository(BucketStore):
         with self.errors("downloading", path=path, not_found=True):
             return await self.call(self.backend.read, path, start, end, size=end - start)
 
-    async def write_async(self, path: str, data: bytes) -> None:
+    async def write_async(self, path: str, data: bytes | bytearray) -> None:
         """Write the object."""
         with self.errors("uploading to", path=path):
             await self.call(self.backend.write, path, data, size=len(data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import PushSourceError
 from ..io.stream import digest
@@ -30,6 +30,7 @@ class Member:
 class PackJob:
     name: str  # the pack's file name in the version's folder
     items: tuple[SourceFile, ...]
+    members: list[Member] = field(default_factory=list)  # filled by ``build``
 
     @property
     def size(self) -> int:
@@ -49,22 +50,24 @@ def pack_jobs(plan: PushPlan, tag: str) -> list[PackJob]:
     ]
 
 
-def build(job: PackJob, mtime: int) -> tuple[bytes, list[Member]]:
-    """The bytes of ``job``'s pack, and what went into it (each file read once, one byte
-    past its planned size: a file that grew or shrank since the plan is an error)."""
-    chunks: list[bytes] = []
-    members: list[Member] = []
+def build(job: PackJob, mtime: int) -> bytearray:
+    """The bytes of ``job``'s pack, filled into one buffer of the planned size (a list
+    of pieces joined at the end held the pack twice), and ``job.members`` told where
+    each file went. Each file is read once, one byte past its planned size: a file
+    that grew or shrank since the plan is an error."""
+    out = bytearray(sum(pack.packed_size(f.path, f.size) for f in job.items) + len(pack.END))
     at = 0
     for item in job.items:
         data = _read(item)
         if len(data) != item.size:
             raise PushSourceError(f"{item.source} changed while it was being pushed")
         head = pack.header(item.path, len(data), mtime)
-        members.append(Member(item, at + len(head), digest(hashlib.sha256(data)), len(data)))
-        chunks += (head, data, pack.padding(len(data)))
-        at += len(head) + len(data) + len(chunks[-1])
-    chunks.append(pack.END)
-    return b"".join(chunks), members
+        start = at + len(head)
+        out[at:start] = head
+        out[start : start + len(data)] = data
+        job.members.append(Member(item, start, digest(hashlib.sha256(data)), len(data)))
+        at = start + len(data) + len(pack.padding(len(data)))
+    return out  # the padding and the end blocks are the buffer's zeros
 
 
 def _read(item: SourceFile) -> bytes:

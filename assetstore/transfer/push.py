@@ -157,11 +157,12 @@ class _Send:
     async def _pack_async(self, job: PackJob, mtime: int) -> None:
         """Build one pack (in a thread: it reads many files), then send it."""
         self.watch.check()
-        data, members = await asyncio.to_thread(build, job, mtime)
+        data = await asyncio.to_thread(build, job, mtime)
         self.watch.check()
         await self.remote.write_async(self.target_of(job.name), data)
+        del data  # before the next pack is built
         where = f"{self.plan.version}/{job.name}"
-        for member in members:
+        for member in job.members:
             self.check_sent(member.item, (member.sha256, member.size))
             self._packed[member.item.path] = (where, member.offset)
         self.progress.relative_update(job.size)
