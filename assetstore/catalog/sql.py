@@ -230,6 +230,9 @@ class Catalog:
         report = SyncReport()
         seen: set[tuple[str, Version]] = set()
         with self._translated("syncing"), Session(self.engine) as session:
+            # Versions are immutable: one indexed already needs no statement at all
+            # (three each took half of a sync of 1,000 versions).
+            known = {(e.name, e.version) for e, _ in self._rows(session, backend)}
             for manifest in manifests:
                 if isinstance(manifest, IntegrityError):
                     spec = f"{manifest.name}:{manifest.version}"
@@ -237,6 +240,8 @@ class Catalog:
                     seen.add((str(manifest.name), Version.parse(str(manifest.version))))
                     continue
                 seen.add((manifest.name, manifest.version))
+                if (manifest.name, manifest.version) in known:
+                    continue
                 if self._add(session, backend, manifest):
                     report.added.append(manifest.spec)
             for entry, row in self._rows(session, backend):

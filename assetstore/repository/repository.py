@@ -11,10 +11,11 @@ for transfers already running there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, cast
 from urllib.parse import quote
 
 from ..backends import faults
@@ -35,6 +36,9 @@ T = TypeVar("T")
 # answer fails the first range within about a minute (default timeouts), and a large
 # manifest still comes whole.
 WHOLE_READ_CHUNK = 256 * 2**10
+# Manifests read at once by ``manifests`` (catalog sync): one at a time, 1,000 versions
+# of an asset took 0.34 s of reads on a local folder.
+MANIFESTS_AT_ONCE = 32
 
 
 class Scan(NamedTuple):
@@ -120,12 +124,24 @@ class Repository(BucketStore):
         """Every committed manifest, or for one that cannot be read as a manifest, the
         error that says why (one bad object must not hide the others)."""
         for name in self.names() if names is None else names:
-            for version in self.versions(name):
-                try:
-                    yield self.manifest(name, version)
-                except IntegrityError as exc:
-                    exc.name, exc.version = name, str(version)
-                    yield exc
+            versions = self.versions(name)
+            for start in range(0, len(versions), MANIFESTS_AT_ONCE):
+                batch = versions[start : start + MANIFESTS_AT_ONCE]
+                paths = [self.manifest_path(name, version) for version in batch]
+                found = self.run(lambda: _gather(map(self._whole_async, paths)))  # noqa: B023
+                for version, path, data in zip(batch, paths, found, strict=True):
+                    try:
+                        yield self._parsed(name, version, path, data)
+                    except IntegrityError as exc:
+                        exc.name, exc.version = name, str(version)
+                        yield exc
+
+    def _parsed(self, name: str, version: Version, path: str, data: bytes | Exception) -> Manifest:
+        if isinstance(data, Exception):  # translated as a read of this one would be
+            with self.errors(f"reading the manifest of {name}:{version} at", path=path,
+                             not_found=True):  # fmt: skip
+                raise data
+        return parse_manifest(data, name=name, version=version)
 
     def object_sizes(self, name: str, version: Version) -> dict[str, int]:
         """Every object in the data folder of ``name:version``: path inside it -> size."""
@@ -202,19 +218,18 @@ class Repository(BucketStore):
                 raise
 
     def _read_whole(self, path: str) -> bytes:
+        return self.run(lambda: self._whole_async(path))
+
+    async def _whole_async(self, path: str) -> bytes:
         """The whole object, in ranges of ``WHOLE_READ_CHUNK`` until one comes short."""
-
-        async def whole() -> bytes:
-            parts, start = [], 0
-            while True:
-                end = start + WHOLE_READ_CHUNK
-                part = await self.call(self.backend.read, path, start, end, size=end - start)
-                parts.append(part)
-                if len(part) < end - start:
-                    return b"".join(parts)
-                start = end
-
-        return self.run(whole)
+        parts, start = [], 0
+        while True:
+            end = start + WHOLE_READ_CHUNK
+            part = await self.call(self.backend.read, path, start, end, size=end - start)
+            parts.append(part)
+            if len(part) < end - start:
+                return b"".join(parts)
+            start = end
 
     def create_bytes(self, path: str, data: bytes) -> bool:
         """Write ``data`` at ``path`` only if nothing is there (as reservations and
@@ -271,3 +286,12 @@ class Repository(BucketStore):
             name, _, base = self.under(folder, entry.path).rpartition("/")
             if name and valid_name(name):
                 yield name, base
+
+
+async def _gather(reads: Iterable[Awaitable[bytes]]) -> list[bytes | Exception]:
+    """Every read's bytes, or the exception it raised (the others still complete)."""
+    found: list[bytes | BaseException] = await asyncio.gather(*reads, return_exceptions=True)
+    for item in found:  # a cancellation or an interrupt is not one manifest's failure
+        if isinstance(item, BaseException) and not isinstance(item, Exception):
+            raise item
+    return cast("list[bytes | Exception]", found)
