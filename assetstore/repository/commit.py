@@ -369,8 +369,8 @@ def reclaim(
     if objects.reservation(remote, held.name, held.version) != held or _committed(remote, held):
         remote.delete_quietly(path)
         return False
-    settle = 0.0 if own or pusher_gone(held) else SETTLE_SECONDS  # no write can come
-    objects.discard(remote, held.name, held.version, settle=settle)
+    objects.discard(remote, held.name, held.version, settle=0.0 if own else SETTLE_SECONDS,
+                    settled=lambda: pusher_gone(held))  # fmt: skip
     objects.release(remote, held.name, held.version)
     remote.delete_quietly(path)
     return True

@@ -5,6 +5,7 @@ of the data of a push that will never commit."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from ..errors import VersionExistsError
 from ..model.manifest import Manifest
@@ -12,6 +13,12 @@ from ..model.spec import Version
 from .layout import OUTCOME_FILE, RESERVED_FILE
 from .repository import Repository
 from .reservations import Reservation, parse_reservation
+
+
+def _wait(seconds: float, settled: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not settled():
+        time.sleep(0.05)
 
 
 def _emptied(repo: Repository, path: str) -> bool:
@@ -66,15 +73,22 @@ def commit(repo: Repository, manifest: Manifest, data: bytes) -> None:
         raise VersionExistsError(f"{manifest.spec} already exists", name=manifest.name)
 
 
-def discard(repo: Repository, name: str, version: Version, *, settle: float = 0.0) -> None:
+def discard(
+    repo: Repository, name: str, version: Version, *, settle: float = 0.0,
+    settled: Callable[[], bool] = lambda: False,
+) -> None:  # fmt: skip
     """Remove the data of a push that will never commit (see commit.py). Fails while
     objects remain, so the reservation that guards the folder is kept until then.
     ``settle``: seconds to wait before the last look, for a push still running (it
-    learns of the decision within a second, and may have a write under way)."""
-    remove_tree(repo, repo.data_path(name, version), settle=settle)
+    learns of the decision within a second, and may have a write under way), or until
+    ``settled()`` says that push has ended."""
+    remove_tree(repo, repo.data_path(name, version), settle=settle, settled=settled)
 
 
-def remove_tree(repo: Repository, path: str, *, settle: float = 0.0) -> None:
+def remove_tree(
+    repo: Repository, path: str, *, settle: float = 0.0,
+    settled: Callable[[], bool] = lambda: False,
+) -> None:  # fmt: skip
     """Delete every object under ``path``. A push that does not know yet that it
     was reclaimed may still be adding some (it looks every second): delete again, a
     few times, before giving up — and with ``settle``, look once more that long after
@@ -86,7 +100,7 @@ def remove_tree(repo: Repository, path: str, *, settle: float = 0.0) -> None:
             if _emptied(repo, path):
                 if not settle:
                     return
-                time.sleep(settle)
+                _wait(settle, settled)
                 settle = 0.0
             elif wait is not None:
                 time.sleep(wait)
