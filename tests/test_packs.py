@@ -117,3 +117,15 @@ def test_pack_names_skip_the_names_of_files() -> None:
     taken = {"pack-0000-t.tar", "x"}
     assert pack.pack_names(2, taken, "t") == ["pack-0001-t.tar", "pack-0002-t.tar"]
     assert pack.pack_names(0, (), "t") == []
+
+
+@pytest.mark.parametrize("path", ["a", "d1/f.txt", "x" * 100, "x" * 101, "naïve.txt"])
+def test_a_header_is_what_tarfile_writes(path: str) -> None:
+    import tarfile
+
+    for size in (0, 4096, 999_999):
+        info = tarfile.TarInfo(path)
+        info.size, info.mtime, info.mode = size, 1_700_000_000, 0o644
+        expected = info.tobuf(tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
+        assert pack.header(path, size, 1_700_000_000) == expected
+        assert pack.packed_size(path, size) == len(expected) + pack.padded(size)

@@ -68,7 +68,7 @@ def build(job: PackJob, mtime: int) -> bytearray:
         out[at:start] = head
         out[start : start + len(data)] = data
         job.members.append(Member(item, start, digest(hashlib.sha256(data)), len(data)))
-        at = start + len(data) + len(pack.padding(len(data)))
+        at = start + pack.padded(len(data))
     return out  # the padding and the end blocks are the buffer's zeros
 
 
