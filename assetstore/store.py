@@ -259,12 +259,22 @@ class AssetStore(CacheMethods, AsyncMethods):
     def sync_catalog(self, *, forget_missing: bool = False) -> SyncReport:
         """Add the bucket's manifests the catalog lacks; flag (``forget_missing``: delete)
         rows whose manifest is gone."""
+        from .catalog import fast
+        from .catalog.reconcile import present_in
         from .repository.journal import every_move
         from .repository.marks import every_mark
 
         remote = self.remote
-        return self.catalog.sync(remote.url, remote.manifests(), forget=forget_missing,
-                                 moves=every_move(remote), events=every_mark(remote))  # fmt: skip
+        present = present_in(remote.committed())
+        moves, events = list(every_move(remote)), list(every_mark(remote))
+        if self._catalog is None and self.settings.catalog_url is None:
+            report = fast.sync(self._default_catalog, self.settings.table_prefix, remote.url,
+                               present, remote.read_manifests, forget=forget_missing,
+                               moves=moves, events=events)  # fmt: skip
+            if report is not None:
+                return report
+        return self.catalog.sync(remote.url, present, remote.read_manifests,
+                                 forget=forget_missing, moves=moves, events=events)  # fmt: skip
 
     def history(self, name: str | None = None) -> list[CatalogEntry]:
         """The catalog's record of pushed versions (one name, or all)."""

@@ -13,7 +13,10 @@ import pytest
 
 from assetstore import AssetStore, Manifest, Version
 from assetstore.catalog import fast
+from assetstore.catalog.reconcile import present_in
 from assetstore.catalog.sql import Catalog, engine_for
+from assetstore.repository.journal import every_move
+from assetstore.repository.marks import every_mark
 
 Tree = Callable[..., Path]
 BACKEND = "s3://bucket/prefix"
@@ -30,12 +33,39 @@ def _new_catalog(path: Path, prefix: str = "assetstore_") -> Catalog:
     return Catalog(engine_for(f"sqlite:///{path}"), table_prefix=prefix)
 
 
+TABLES = ("meta", "assets", "versions", "files", "alias_moves", "lifecycle_events")
+
+
 def _rows(path: Path, prefix: str = "assetstore_") -> dict[str, list[tuple[object, ...]]]:
     with sqlite3.connect(path) as connection:
         return {
             table: connection.execute(f"SELECT * FROM {prefix}{table} ORDER BY 1").fetchall()
-            for table in ("meta", "assets", "versions", "files")
+            for table in TABLES
         }
+
+
+def _flags(path: Path) -> list[tuple[object, ...]]:
+    """(major, minor, when it was flagged missing) of every version row."""
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT major, minor, missing_since FROM assetstore_versions ORDER BY 1, 2"
+        ).fetchall()
+
+
+def _synced_both_ways(store: AssetStore, tmp_path: Path, *, forget: bool = False) -> None:
+    """Sync the catalogs orm.db (through SQLAlchemy) and lite.db (through sqlite3) with
+    the bucket of ``store``, the same inputs to each; the two reports must match."""
+    remote = store.remote
+    present = present_in(remote.committed())
+    moves, events = list(every_move(remote)), list(every_mark(remote))
+    by_orm = _new_catalog(tmp_path / "orm.db").sync(
+        BACKEND, present, remote.read_manifests, forget=forget, moves=moves, events=events
+    )
+    by_lite = fast.sync(
+        tmp_path / "lite.db", "assetstore_", BACKEND, present, remote.read_manifests,
+        forget=forget, moves=moves, events=events,
+    )  # fmt: skip
+    assert by_lite == by_orm
 
 
 @pytest.mark.parametrize("prefix", ["assetstore_", "team_"])
@@ -93,6 +123,57 @@ def test_a_push_in_a_new_process_indexes_without_sqlalchemy(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert [e.version for e in AssetStore.from_env().history("m")] == [Version(0, 0), Version(0, 1)]
+
+
+def test_a_sync_writes_the_rows_the_orms_sync_writes(
+    store: AssetStore, make_tree: Tree, tmp_path: Path
+) -> None:
+    """Added versions and files, alias moves, yanks and deletions, a flag set, cleared,
+    and a row forgotten: byte for byte what SQLAlchemy writes (the flag's time aside)."""
+    _manifests(store, make_tree)
+    store.aliases.set("m@prod", "0.1", reason="first")
+    store.aliases.set("m@prod", "0.0")
+    store.lifecycle.yank("m:0.0", reason="broken")
+    store.push(make_tree({"y": b"2"}), "other", force_new=True)
+    store.lifecycle.delete("other:0.1")
+    for database in ("orm.db", "lite.db"):
+        _new_catalog(tmp_path / database)
+    manifest = store.remote.manifest_path("m", Version(0, 1))
+    saved = store.remote.fs.cat_file(manifest)
+    _synced_both_ways(store, tmp_path)
+    assert _rows(tmp_path / "lite.db") == _rows(tmp_path / "orm.db")
+    assert len(_rows(tmp_path / "lite.db")["alias_moves"]) == 2
+    assert len(_rows(tmp_path / "lite.db")["lifecycle_events"]) == 2
+
+    store.remote.fs.rm_file(manifest)
+    _synced_both_ways(store, tmp_path)  # m:0.1 flagged missing
+    flagged = [[row[:2] for row in _flags(tmp_path / d) if row[2]] for d in ("orm.db", "lite.db")]
+    assert flagged == [[(0, 1)], [(0, 1)]]
+    store.remote.fs.pipe_file(manifest, saved)
+    _synced_both_ways(store, tmp_path)  # restored
+    assert _rows(tmp_path / "lite.db") == _rows(tmp_path / "orm.db")
+    store.remote.fs.rm_file(manifest)
+    _synced_both_ways(store, tmp_path, forget=True)
+    assert _rows(tmp_path / "lite.db") == _rows(tmp_path / "orm.db")
+    assert (0, 1, None) not in _flags(tmp_path / "lite.db")
+
+
+def test_a_sync_reads_no_manifest_of_a_version_indexed_already(
+    store: AssetStore, make_tree: Tree, local_env: dict[str, str]
+) -> None:
+    """Versions are immutable: an indexed one is only listed, and a sync in a new
+    process runs without SQLAlchemy."""
+    _manifests(store, make_tree)
+    script = (
+        "import sys; from assetstore import AssetStore; "
+        "report = AssetStore.from_env().sync_catalog(); "
+        "print(report.unchanged, report.added, report.malformed, "
+        "sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))"
+    )
+    store.remote.fs.pipe_file(store.remote.manifest_path("m", Version(0, 0)), b"not JSON")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3 [] {} []"
 
 
 def test_the_sqlmodel_tables_have_the_columns_of_the_one_schema() -> None:

@@ -134,6 +134,8 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def stored_time(timestamp: str) -> str:
-    """A manifest's ISO timestamp as SQLAlchemy keeps a DateTime in SQLite (no zone)."""
-    return datetime.fromisoformat(timestamp).strftime("%Y-%m-%d %H:%M:%S.%f")
+def stored_time(timestamp: str | datetime) -> str:
+    """A time (or a manifest's ISO timestamp) as SQLAlchemy keeps a DateTime in SQLite:
+    its fields as they are, without the zone."""
+    when = datetime.fromisoformat(timestamp) if isinstance(timestamp, str) else timestamp
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Set
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -29,6 +29,7 @@ from ..model.lifecycle import Mark
 from ..model.manifest import Manifest
 from ..model.spec import Version
 from ..redact import database_url_secrets, redact_database_url, scrub
+from .reconcile import Key, add_read, reconcile, unindexed
 from .results import CatalogEntry, SyncReport
 from .schema import (
     DEFAULT_TABLE_PREFIX,
@@ -217,62 +218,36 @@ class Catalog:
     def sync(
         self,
         backend: str,
-        manifests: Iterable[Manifest | IntegrityError],
+        present: Set[Key],
+        read: Callable[[list[Key]], Iterable[Manifest | IntegrityError]],
         *,
         forget: bool = False,
         moves: Iterable[Move] = (),
         events: Iterable[Mark] = (),
     ) -> SyncReport:
-        """Reconcile with the bucket: add what is missing, flag rows whose manifest is
-        gone (or delete them, with ``forget``), unflag rows whose manifest is back. A
+        """Reconcile with the bucket's committed versions ``present``: index those the
+        catalog lacks (``read`` reads their manifests), flag rows whose manifest is gone
+        (or delete them, with ``forget``), unflag rows whose manifest is back. A
         malformed manifest is skipped and reported (its version is there, unreadable:
         neither added nor flagged)."""
         report = SyncReport()
-        seen: set[tuple[str, Version]] = set()
         with self._translated("syncing"), Session(self.engine) as session:
-            # Versions are immutable: one indexed already needs no statement at all
-            # (three each took half of a sync of 1,000 versions).
-            known = {(e.name, e.version) for e, _ in self._rows(session, backend)}
-            for manifest in manifests:
-                if isinstance(manifest, IntegrityError):
-                    spec = f"{manifest.name}:{manifest.version}"
-                    report.malformed[spec] = str(manifest)
-                    seen.add((str(manifest.name), Version.parse(str(manifest.version))))
-                    continue
-                seen.add((manifest.name, manifest.version))
-                if (manifest.name, manifest.version) in known:
-                    continue
-                if self._add(session, backend, manifest):
-                    report.added.append(manifest.spec)
-            for entry, row in self._rows(session, backend):
-                if f"{entry.name}:{entry.version}" in report.added:
-                    continue
-                self._reconcile(
-                    session, entry, row, (entry.name, entry.version) in seen, forget, report
-                )
+            rows = {(e.name, e.version): row for e, row in self._rows(session, backend)}
+            indexed = {key: row.missing_since is not None for key, row in rows.items()}
+            manifests = read(unindexed(indexed, present))
+            add_read(report, manifests, lambda manifest: self._add(session, backend, manifest))
+            changes = reconcile(indexed, present, forget, report)
+            now = datetime.now(timezone.utc)
+            for key in changes.restore:
+                rows[key].missing_since = None
+            for key in changes.flag:
+                rows[key].missing_since = now
+            for key in changes.forget:
+                self._delete_version(session, rows[key])
             session.commit()
         report.alias_moves_added = self.record_moves(backend, moves)
         report.lifecycle_events_added = self.record_events(backend, events)
         return report
-
-    def _reconcile(
-        self, session: Session, entry: CatalogEntry, row: Any, present: bool, forget: bool,
-        report: SyncReport,
-    ) -> None:  # fmt: skip
-        spec = f"{entry.name}:{entry.version}"
-        if present and row.missing_since is not None:
-            row.missing_since = None
-            report.restored.append(spec)
-        elif present:
-            report.unchanged += 1
-        elif forget:
-            self._delete_version(session, row)
-            report.forgotten.append(spec)
-        elif row.missing_since is None:
-            row.missing_since = datetime.now(timezone.utc)
-            report.flagged_missing.append(spec)
-        else:
-            report.unchanged += 1
 
     def _delete_version(self, session: Session, row: Any) -> None:
         files = self.tables.file

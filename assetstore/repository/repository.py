@@ -98,13 +98,21 @@ class Repository(BucketStore):
 
     def names(self) -> list[str]:
         """Every asset name with at least one committed version."""
+        return sorted(self.committed())
+
+    def committed(self) -> dict[str, list[Version]]:
+        """Every committed version of every name, oldest first (one LIST of
+        ``.manifests/``)."""
         manifests, deleted = set(), set()
         for name, base in self.manifest_objects():
             if MANIFEST_FILE.fullmatch(base):
-                manifests.add((name, base.removesuffix(".json")))
+                manifests.add((name, Version.parse(base.removesuffix(".json"))))
             elif DELETED_FILE.fullmatch(base):
-                deleted.add((name, base.removesuffix(".deleted")))
-        return sorted({name for name, _ in manifests - deleted})
+                deleted.add((name, Version.parse(base.removesuffix(".deleted"))))
+        found: dict[str, list[Version]] = {}
+        for name, version in sorted(manifests - deleted):
+            found.setdefault(name, []).append(version)
+        return found
 
     def manifest(self, name: str, version: Version) -> Manifest:
         return self.manifest_and_digest(name, version)[0]
@@ -124,17 +132,23 @@ class Repository(BucketStore):
         """Every committed manifest, or for one that cannot be read as a manifest, the
         error that says why (one bad object must not hide the others)."""
         for name in self.names() if names is None else names:
-            versions = self.versions(name)
-            for start in range(0, len(versions), MANIFESTS_AT_ONCE):
-                batch = versions[start : start + MANIFESTS_AT_ONCE]
-                paths = [self.manifest_path(name, version) for version in batch]
-                found = self.run(lambda: _gather(map(self._whole_async, paths)))  # noqa: B023
-                for version, path, data in zip(batch, paths, found, strict=True):
-                    try:
-                        yield self._parsed(name, version, path, data)
-                    except IntegrityError as exc:
-                        exc.name, exc.version = name, str(version)
-                        yield exc
+            yield from self.read_manifests([(name, version) for version in self.versions(name)])
+
+    def read_manifests(
+        self, wanted: list[tuple[str, Version]]
+    ) -> Iterator[Manifest | IntegrityError]:
+        """The manifests of the versions ``wanted``, ``MANIFESTS_AT_ONCE`` read at once,
+        in that order; an IntegrityError in the place of one that cannot be read."""
+        for start in range(0, len(wanted), MANIFESTS_AT_ONCE):
+            batch = wanted[start : start + MANIFESTS_AT_ONCE]
+            paths = [self.manifest_path(name, version) for name, version in batch]
+            found = self.run(lambda: _gather(map(self._whole_async, paths)))  # noqa: B023
+            for (name, version), path, data in zip(batch, paths, found, strict=True):
+                try:
+                    yield self._parsed(name, version, path, data)
+                except IntegrityError as exc:
+                    exc.name, exc.version = name, str(version)
+                    yield exc
 
     def _parsed(self, name: str, version: Version, path: str, data: bytes | Exception) -> Manifest:
         if isinstance(data, Exception):  # translated as a read of this one would be
