@@ -127,6 +127,9 @@ class Cache:
     def partial(self, sha256: str) -> AbstractContextManager[Path | None]:
         return self.locks.partial(sha256)
 
+    def resumable(self, name: str) -> AbstractContextManager[Path | None]:
+        return self.locks.resumable(name)
+
     def partial_lock(self, name: str) -> object | None:
         return self.locks.partial_lock(name)
 

@@ -89,12 +89,37 @@ class Locks:
         finally:
             _release_removing(lock, Path(lock.lock_file))  # type: ignore[attr-defined]
 
+    @contextmanager
+    def resumable(self, name: str) -> Iterator[Path | None]:
+        """The folder ``partial/<name>/`` of a resumable pull of a version
+        (``resume.py``), held for this process alone; None when another process holds
+        it or locks are off."""
+        lock = self.partial_lock(name) if self.use_locks else None
+        if lock is None:
+            yield None
+            return
+        try:
+            folder = self.state / "partial" / name
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                folder.unlink()  # a link or a file planted where the folder goes
+            folder.mkdir(exist_ok=True)
+            yield folder
+        finally:
+            _release_removing(lock, Path(lock.lock_file))  # type: ignore[attr-defined]
+
     def drop_partial(self, name: str) -> bool:
-        """Delete the partial download ``partial/<name>`` unless a pull holds it."""
+        """Delete the partial download ``partial/<name>`` (a file, or the folder of a
+        resumable version) unless a pull holds it."""
         lock = self.partial_lock(name)
         if lock is None:
             return False
-        (self.state / "partial" / name).unlink(missing_ok=True)
+        target = self.state / "partial" / name
+        if target.is_dir() and not target.is_symlink():
+            import shutil
+
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
         _release_removing(lock, Path(lock.lock_file))  # type: ignore[attr-defined]
         return True
 
