@@ -26,8 +26,10 @@ PREFIX = "version-"  # partial/ also holds the resumable files of large download
 
 
 def key(manifest: Manifest) -> str:
-    """The folder's name: one per exact set of files (a partial version has its own)."""
-    return PREFIX + hashlib.sha256(manifest.to_json()).hexdigest()[:40]
+    """The folder's name: one per version. A partial pull of it shares the folder with a
+    whole one, to either's gain: each file in it is used only if the manifest at hand
+    lists it with that size and sha256."""
+    return PREFIX + hashlib.sha256(manifest.spec.encode()).hexdigest()[:40]
 
 
 @contextmanager
