@@ -169,8 +169,13 @@ class AssetStore(CacheMethods, AsyncMethods):
 
         rules = Rules(tuple(exclude), default_excludes)
         s = self.settings
-        packing = PackRules(s.pack if pack is None else pack, s.pack_min_files if pack is None
-                            else 1, s.pack_file_max, s.pack_max)  # fmt: skip
+        asked = pack is not None  # --pack packs whatever the count of small files
+        packing = PackRules(
+            enabled=bool(pack) if asked else s.pack,
+            min_files=1 if asked else s.pack_min_files,
+            file_max=s.pack_file_max,
+            pack_max=s.pack_max,
+        )
         options = PushOptions(bump, metadata, rules, allow_kind_change, packing)
         return plan_push(self.remote, self.cache.state, Path(source), target, options,
                          workers=self.settings.workers)  # fmt: skip

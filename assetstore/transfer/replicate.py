@@ -46,6 +46,7 @@ def copy_version(
     server_side = source.backend.same_account(target.backend)
 
     renamed = _pack_names(manifest)
+    members = _by_pack(manifest)
     unpacked = [entry for entry in manifest.files if entry.pack is None]
 
     def transfer(watch: Watch) -> Manifest:
@@ -56,7 +57,8 @@ def copy_version(
         else:
             with tempfile.TemporaryDirectory(prefix="assetstore-copy-") as scratch:
                 sizes = _pack_sizes(source, manifest)
-                streams = _Streams(source, target, manifest, progress, Path(scratch), watch, sizes)
+                streams = _Streams(source, target, manifest, progress, Path(scratch), watch,
+                                   sizes, members)  # fmt: skip
                 target.run(lambda: pool.for_each(streams.one, unpacked, publisher.workers))
                 packs = list(renamed.items())
                 target.run(lambda: pool.for_each(streams.pack, packs, publisher.workers))
@@ -65,9 +67,9 @@ def copy_version(
 
     def _copy_pack(pack: str, name: str, watch: Watch) -> None:
         watch.check()
-        src = source.file_path(manifest, _in(manifest, pack))
+        src = source.file_path(manifest, members[pack][0])
         target.copy(src, target.data_path(manifest.name, manifest.version, name))
-        progress.relative_update(sum(e.size for e in manifest.files if e.pack == pack))
+        progress.relative_update(sum(e.size for e in members[pack]))
 
     def _copy_one(entry: FileEntry, watch: Watch) -> None:
         watch.check()
@@ -98,9 +100,13 @@ def _pack_sizes(source: Repository, manifest: Manifest) -> dict[str, int]:
     return sizes
 
 
-def _in(manifest: Manifest, pack: str) -> FileEntry:
-    """An entry of ``manifest`` in ``pack`` (which says where the pack is)."""
-    return next(entry for entry in manifest.files if entry.pack == pack)
+def _by_pack(manifest: Manifest) -> dict[str, list[FileEntry]]:
+    """The entries of ``manifest`` in each pack it reads from."""
+    found: dict[str, list[FileEntry]] = {}
+    for entry in manifest.files:
+        if entry.pack is not None:
+            found.setdefault(entry.pack, []).append(entry)
+    return found
 
 
 def _own(entry: FileEntry, manifest: Manifest, renamed: dict[str, str]) -> FileEntry:
@@ -121,6 +127,7 @@ class _Streams:
     scratch: Path
     watch: Watch
     pack_sizes: dict[str, int]  # pack -> its object's size
+    members: dict[str, list[FileEntry]]  # pack -> the entries in it
 
     async def one(self, entry: FileEntry) -> None:
         self.watch.check()
@@ -146,7 +153,7 @@ class _Streams:
         holds is checked there before the pack is sent."""
         self.watch.check()
         pack, name = pair
-        entries = [entry for entry in self.manifest.files if entry.pack == pack]
+        entries = self.members[pack]
         src = self.source.file_path(self.manifest, entries[0])
         size = self.pack_sizes.get(pack, 0)
         local = self.scratch / name
