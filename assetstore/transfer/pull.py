@@ -26,7 +26,7 @@ from typing import Any
 
 from ..cache.cache import Cache
 from ..cache.locks import Heartbeat
-from ..cache.resume import workspace
+from ..cache.resume import check_complete, workspace
 from ..cache.subset import PartialRecord, Patterns, intact, read_record, selected
 from ..errors import CacheError, IntegrityError
 from ..io import pool
@@ -131,50 +131,42 @@ def fetch_version(
     progress = SharedProgress(callback, None if heartbeat is None else heartbeat.beat)
     progress.set_size(manifest.total_size)
     packed = sum(e.size for e in manifest.files if e.pack is not None)
-    with workspace(cache, manifest, resumable=packed >= RESUMABLE_SIZE) as (root, earlier):
+    resumable = packed >= RESUMABLE_SIZE
+    beat = heartbeat.beat if heartbeat is not None else (lambda: None)
+    with workspace(cache, manifest, resumable=resumable, beat=beat) as (root, resumed):
+        if resumed:
+            log.info("resuming %s: %d files kept from an earlier pull", manifest.spec,
+                     len(resumed))  # fmt: skip
         for folder in manifest.empty_dirs:
             (root / folder).mkdir(parents=True, exist_ok=True)
         held = cache.version_dir(manifest.name, manifest.version)
-        linked = _link_kept(held, root, manifest, kept)
-        if earlier is not None:
-            unlinked = frozenset(e.path for e in manifest.files) - linked
-            resumed = _link_kept(earlier, root, manifest, unlinked)
-            log.info("resuming %s: %d files kept from an earlier pull", manifest.spec,
-                     len(resumed))  # fmt: skip
-            linked |= resumed
+        linked = resumed | _link_kept(held, root, manifest, kept - resumed)
         progress.relative_update(sum(e.size for e in manifest.files if e.path in linked))
         rest = tuple(e for e in manifest.files if e.path not in linked)
         fetch = _Fetch(remote, cache, dataclasses.replace(manifest, files=rest), root, progress)
         remote.run(lambda: fetch.all_async(workers))
+        if resumable:
+            check_complete(root, manifest)
         if record is not None:
             return cache.install_partial(root, manifest, record)
         return cache.install(root, manifest, replace=replace)
 
 
 def _link_kept(held: Path, root: Path, manifest: Manifest, kept: frozenset[str]) -> set[str]:
-    """Hard-link the files at ``kept`` from the folder ``held`` (a partial version, or
-    an earlier attempt's files) into ``root`` (copied where the filesystem has no hard
-    links), each checked against its size and sha256 first; return those linked (any
-    other is downloaded again)."""
+    """Hard-link the files at ``kept`` from the partial version ``held`` into ``root``
+    (copied where the filesystem has no hard links), each checked against its sha256
+    first; return those linked (any other is downloaded again)."""
     linked = set()
     for entry in manifest.files:
-        source = held / entry.path
-        if entry.path not in kept or not _holds(source, entry):
+        if entry.path not in kept or sha256_file(held / entry.path) != entry.sha256:
             continue
         (root / entry.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.link(source, root / entry.path)
+            os.link(held / entry.path, root / entry.path)
         except OSError:
-            shutil.copyfile(source, root / entry.path)
+            shutil.copyfile(held / entry.path, root / entry.path)
         linked.add(entry.path)
     return linked
-
-
-def _holds(path: Path, entry: FileEntry) -> bool:
-    try:
-        return path.stat().st_size == entry.size and sha256_file(path) == entry.sha256
-    except OSError:  # not there, or not a file
-        return False
 
 
 class _Fetch:

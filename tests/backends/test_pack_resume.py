@@ -1,7 +1,8 @@
 """A pull of a version with packs of 16 MiB or more resumes: what a failed or killed
 pull wrote and verified is kept (checked again by sha256), and only the ranges of the
-other files are read. The folder it resumes from is never trusted: links, special
-files, files that do not match and files of no manifest in it are not installed."""
+other files are read. The folder it resumes from is never trusted: links, hard links
+from elsewhere, special files, files that do not match and files of no manifest in it
+are not installed."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from assetstore import AssetStore, AssetStoreError, Version
+from assetstore import AssetStore, AssetStoreError, CacheError, Version
+from assetstore.cache import resume
 
 from .conftest import Backend, subprocess_env
 from .test_packs import data_reads, small_files, tree_of
@@ -82,13 +84,14 @@ def test_a_poisoned_resume_folder_is_never_trusted(
     backend.raw.pipe_file(last, saved)
     [folder] = _resume_folders(store)
     left = folder / "version"
-    linked, wrong, *_ = sorted(_kept(store))
+    linked, wrong, shared, *_ = sorted(_kept(store))
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "same.txt").write_bytes(files[linked])
     (left / linked).unlink()
     (left / linked).symlink_to(outside / "same.txt")  # right bytes, through a link
     (left / wrong).write_bytes(os.urandom(SIZE))  # the right size, the wrong bytes
+    os.link(left / shared, outside / "shared.txt")  # right bytes, but changeable from outside
     (left / "junk.txt").write_bytes(b"in no manifest")
     os.mkfifo(left / "d0" / "fifo")
     (left / "d9").symlink_to(outside, target_is_directory=True)  # a folder leading out
@@ -96,7 +99,8 @@ def test_a_poisoned_resume_folder_is_never_trusted(
     pulled = store.get("m:0.0")
     assert tree_of(pulled) == files
     assert not (pulled / linked).is_symlink() and not (pulled / "d9").exists()
-    assert sorted(p.name for p in outside.iterdir()) == ["same.txt"]
+    assert (pulled / shared).stat().st_ino != (outside / "shared.txt").stat().st_ino
+    assert sorted(p.name for p in outside.iterdir()) == ["same.txt", "shared.txt"]
     assert [r.ok for r in store.verify(["m:0.0"])] == [True]
     assert _resume_folders(store) == []
 
@@ -132,3 +136,22 @@ def test_a_killed_pull_resumes(backend: Backend, make_tree: Tree, tmp_path: Path
                             capture_output=True, text=True)  # fmt: skip
     assert pruned.returncode == 0, pruned.stderr
     assert _resume_folders(AssetStore.from_env(env)) == []
+
+
+@pytest.mark.parametrize("backend", ["local"], indirect=True)
+def test_a_folder_emptied_under_the_pull_is_never_installed(
+    backend: Backend, make_tree: Tree, tmp_path: Path
+) -> None:
+    """Where locks do not hold, another pull may take files from the folder: the check
+    before the install refuses a version that lost one."""
+    files = small_files(5)
+    manifest = backend.store().push(make_tree(files), "m")
+    root = tmp_path / "root"
+    for path, data in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    resume.check_complete(root, manifest)
+    gone = sorted(files)[2]
+    (root / gone).unlink()
+    with pytest.raises(CacheError, match=f"lost {gone}"):
+        resume.check_complete(root, manifest)
