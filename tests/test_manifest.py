@@ -85,6 +85,9 @@ def packed(pack: Any, **more: Any) -> dict[str, Any]:
         (manifest(files=[packed("0.0/p.tar", offset=-1)]), "offset of 'a' must be a non-neg"),
         (manifest(files=[packed("0.0/p.tar", offset=True)]), "offset of 'a' must be a non-neg"),
         (manifest(files=[packed(7)]), "pack of 'a' must be a string"),
+        (manifest(pushed_at="yesterday"), "Invalid isoformat string: 'yesterday'"),
+        (manifest(pushed_at=20260101), "pushed_at must be a string"),
+        (manifest(expires_at="soon"), "Invalid isoformat string: 'soon'"),
     ],
 )
 def test_hostile_manifests_are_refused(data: bytes, fragment: str) -> None:

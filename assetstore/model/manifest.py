@@ -226,11 +226,13 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
         version=version,
         kind=kind,
         files=entries,
-        pushed_at=str(raw["pushed_at"]),
+        pushed_at=_time(raw["pushed_at"], "pushed_at"),
         pushed_by=str(raw["pushed_by"]),
         metadata={str(k): str(v) for k, v in metadata.items()},
         empty_dirs=empty_dirs,
-        expires_at=_expiry(raw.get("expires_at")),
+        expires_at=None
+        if raw.get("expires_at") is None
+        else _time(raw["expires_at"], "expires_at"),
     )
     if len(manifest.folders) > len(entries) + EXTRA_FOLDERS:
         raise ValueError(
@@ -240,14 +242,12 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
     return manifest
 
 
-def _expiry(value: Any) -> str | None:
-    """An expiry as stored: None, or an ISO 8601 time (one a reader cannot read would
-    make gc delete at the wrong time, so it is refused)."""
-    if value is None:
-        return None
+def _time(value: Any, what: str) -> str:
+    """A time as stored: ISO 8601 text. One a reader cannot read is refused: an expiry
+    would make gc delete at the wrong time, a push time would stop the catalog's sync."""
     from datetime import datetime
 
-    datetime.fromisoformat(_text(value, "expires_at"))
+    datetime.fromisoformat(_text(value, what))
     return str(value)
 
 
