@@ -102,7 +102,7 @@ class Locks:
             folder = self.state / "partial" / name
             if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
                 folder.unlink()  # a link or a file planted where the folder goes
-            folder.mkdir(exist_ok=True)
+            folder.mkdir(mode=0o700, exist_ok=True)  # as private as a staging folder
             yield folder
         finally:
             _release_removing(lock, Path(lock.lock_file))  # type: ignore[attr-defined]
