@@ -172,12 +172,13 @@ def test_packed_and_unpacked_versions_refer_to_one_another(
 def test_no_pack_and_the_setting_send_one_object_per_file(
     backend: Backend, make_tree: Tree
 ) -> None:
-    files = small_files(70)
-    backend.store(pack=False).push(make_tree(files), "a")
-    backend.store().push(make_tree(files), "b", pack=False)
-    backend.store(pack_min_files=71).push(make_tree(files), "c")
+    files = small_files(4)  # packed with a threshold of 2, as "e" shows
+    backend.store(pack=False, pack_min_files=2).push(make_tree(files), "a")
+    backend.store(pack_min_files=2).push(make_tree(files), "b", pack=False)
+    backend.store(pack_min_files=5).push(make_tree(files), "c")
     for name in "abc":
         assert version_objects(backend, f"{name}/0.0") == files
+    assert backend.store(pack_min_files=2).push(make_tree(files), "e").packs
     few = small_files(3)
     [packed] = backend.store().push(make_tree(few), "d", pack=True).packs
     assert PACK_NAME.fullmatch(packed.removeprefix("0.0/"))

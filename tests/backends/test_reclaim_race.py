@@ -28,7 +28,7 @@ except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.
 # there, in seconds): the push goes on sending for about that long; local is far faster
 # than the emulators. Odd trials push with --no-pack: one object per file, the race of
 # many small writes; even ones put the files in packs, the default.
-PLAN = {"local": (1500, 12, 1.2), "s3": (200, 8, 1.2), "gcs": (300, 8, 0.8), "az": (300, 6, 1.5)}
+PLAN = {"local": (1500, 10, 1.2), "s3": (200, 8, 1.2), "gcs": (300, 8, 0.8), "az": (300, 6, 1.5)}
 # The reclaimer: a process of its own, started before the push so that its start-up
 # does not decide when it acts; it waits for the reservation, then the delay given.
 RECLAIMER = """
