@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -113,13 +115,7 @@ class Locks:
         lock = self.partial_lock(name)
         if lock is None:
             return False
-        target = self.state / "partial" / name
-        if target.is_dir() and not target.is_symlink():
-            import shutil
-
-            shutil.rmtree(target, ignore_errors=True)
-        else:
-            target.unlink(missing_ok=True)
+        remove(self.state / "partial" / name)
         _release_removing(lock, Path(lock.lock_file))  # type: ignore[attr-defined]
         return True
 
@@ -223,8 +219,6 @@ def own_file(path: Path) -> Path:
     """``path``, once anything but a regular file is gone from it. The cache's own files
     (locks, heartbeats, partial downloads) are never links: one planted there would send
     a write, or a truncation, outside the assets dir. A folder there is refused."""
-    import stat
-
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
@@ -236,6 +230,23 @@ def own_file(path: Path) -> Path:
     log.warning("removing %s: not a regular file, where the cache keeps one of its own", path)
     path.unlink()
     return path
+
+
+def is_folder(path: Path) -> bool:
+    """A folder is at ``path`` itself (a link to one is not)."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def remove(path: Path) -> None:
+    """Delete whatever is at ``path`` (a folder with all it holds; a link, not what it
+    leads to)."""
+    if is_folder(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        path.unlink()
 
 
 def _mtime(path: Path) -> float | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -26,6 +25,7 @@ from ..errors import CacheError
 from ..io.stream import CHUNK, digest, open_no_follow
 from ..model.manifest import FileEntry, Manifest
 from .cache import Cache
+from .locks import is_folder, remove
 
 log = logging.getLogger("assetstore")
 PREFIX = "version-"  # partial/ also holds the resumable files of large downloads
@@ -57,7 +57,7 @@ def workspace(
                 yield staging / "version", set()
             return
         yield prepared
-        _remove(folder)  # installed: what is left is another process's install, or nothing
+        remove(folder)  # installed: what is left is another process's install, or nothing
 
 
 def _prepared(
@@ -65,8 +65,8 @@ def _prepared(
 ) -> tuple[Path, set[str]] | None:
     root = folder / "version"
     try:
-        if not _is_folder(root):
-            _remove(root)
+        if not is_folder(root):
+            remove(root)
             root.mkdir()
         return root, _kept(root, manifest, beat)
     except OSError as exc:
@@ -92,7 +92,7 @@ def _kept(root: Path, manifest: Manifest, beat: Callable[[], None]) -> set[str]:
                 beat()
             else:
                 path.unlink()
-        folders[:] = [f for f in folders if _is_folder(top / f)]
+        folders[:] = [f for f in folders if is_folder(top / f)]
     return found
 
 
@@ -126,19 +126,3 @@ def _sound(path: Path, info: os.stat_result, entry: FileEntry) -> bool:
         return False
     same = (opened.st_dev, opened.st_ino) == (info.st_dev, info.st_ino)
     return same and digest(hasher) == entry.sha256
-
-
-def _is_folder(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(path.lstat().st_mode)
-    except FileNotFoundError:
-        return False
-
-
-def _remove(path: Path) -> None:
-    """Delete whatever is at ``path`` (a folder with all it holds; a link, not what it
-    leads to)."""
-    if _is_folder(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        path.unlink()
