@@ -5,6 +5,7 @@ manifest; where its files are in the cache; and verifying what the cache holds."
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -163,7 +164,8 @@ class Reader:
             from .transfer.pull import download
 
             manifest = download(
-                self.remote, self.cache, spec.name, version, manifest=self.remote_manifest,
+                self.remote, self.cache, spec.name, version,
+                manifest=functools.partial(self.remote_manifest, within=spec.sub_path),
                 workers=self.settings.workers, force=force, callback=callback or NoProgress(),
                 patterns=patterns,
             )  # fmt: skip
@@ -208,7 +210,7 @@ class Reader:
         except CacheError as exc:  # a read-only assets dir still serves what it holds
             log.debug("%s", exc)
 
-    def remote_manifest(self, name: str, version: Version) -> Manifest:
+    def remote_manifest(self, name: str, version: Version, within: str | None = None) -> Manifest:
         if self.settings.lockfile:  # only the manifest the lock pins
             return verified_manifest(
                 self.remote, self._locked(Spec(name, version.major, version.minor))
@@ -217,7 +219,7 @@ class Reader:
 
         url = self.remote.url
         try:
-            manifest = self.remote.manifest(name, version)
+            manifest = self.remote.manifest(name, version, within=within)
         except AssetNotFoundError:
             raise AssetNotFoundError(
                 f"{name}:{version} not found in {url}", name=name, version=str(version), backend=url

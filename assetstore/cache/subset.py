@@ -88,7 +88,7 @@ def subset(manifest: Manifest, paths: frozenset[str]) -> Manifest:
 
 @dataclass(frozen=True)
 class PartialRecord:
-    manifest: Manifest  # the whole version's
+    manifest: Manifest  # the whole version's (or, with a scope, of all under that sub-path)
     paths: frozenset[str]  # the files the folder holds
 
     @property
@@ -97,6 +97,8 @@ class PartialRecord:
 
     def to_json(self) -> bytes:
         raw = {"manifest": self.manifest.to_dict(), "paths": sorted(self.paths)}
+        if self.manifest.scope is not None:
+            raw["scope"] = self.manifest.scope
         return json.dumps(raw, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -108,6 +110,8 @@ def read_record(cache: Cache, name: str, version: Version) -> PartialRecord | No
         raw = json.loads(path.read_bytes())
         manifest = parse_manifest(json.dumps(raw["manifest"]).encode(), name=name, version=version)
         paths = frozenset(str(p) for p in raw["paths"])
+        if raw.get("scope") is not None:
+            manifest = dataclasses.replace(manifest, scope=str(raw["scope"]))
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, IntegrityError) as exc:
@@ -122,13 +126,22 @@ def held_part(cache: Cache, name: str, version: Version, patterns: Patterns) -> 
         record = read_record(cache, name, version)
     except CacheError:
         return None
-    if record is None:
+    if record is None or not _covers(record.manifest, patterns):
         return None
     try:
         wanted = selected(record.manifest, patterns)
     except AssetNotFoundError:
         return None
     return record.held if wanted <= record.paths else None
+
+
+def _covers(manifest: Manifest, patterns: Patterns) -> bool:
+    """Whether ``manifest`` lists every file ``patterns`` may select: a manifest read for
+    a pull of one sub-path lists only the files at or under it."""
+    scope, wanted = manifest.scope, patterns.sub_path
+    if scope is None:
+        return True
+    return wanted is not None and (wanted == scope or wanted.startswith(scope + "/"))
 
 
 def intact(cache: Cache, record: PartialRecord) -> frozenset[str]:

@@ -152,7 +152,8 @@ def _as_if_deleted(scan: Scan, gone: set[Version]) -> Scan:
 
 
 def _referenced(repo: Repository, name: str, scan: Scan) -> set[str]:
-    """The path of every object a committed manifest of ``name`` names."""
+    """The path of every object a committed manifest of ``name`` names (its files' and
+    its shards')."""
     needed: set[str] = set()
     for version in scan.committed:
         try:
@@ -162,6 +163,7 @@ def _referenced(repo: Repository, name: str, scan: Scan) -> set[str]:
         except IntegrityError as exc:  # it might name anything: keep them all
             raise IntegrityError(f"{exc}: nothing of {name} is deleted") from None
         needed.update(repo.file_path(manifest, entry) for entry in manifest.files)
+        needed.update(repo.shard_paths(manifest))
     return needed
 
 

@@ -20,11 +20,13 @@ from .spec import Version
 # fail with "not found" (or hand out a URL to nothing). A manifest holding such an
 # entry says format 2, which those readers refuse by name ("unsupported format 2");
 # any other stays format 1. One holding an entry whose bytes are a range of a pack
-# ("pack", "offset") says format 3, for the same reason.
+# ("pack", "offset") says format 3, for the same reason. One whose entries are in shards
+# (``shards.py``) says format 4.
 FORMAT = 1
 FORMAT_REFERENCES = 2
 FORMAT_PACKS = 3
-FORMATS = (FORMAT, FORMAT_REFERENCES, FORMAT_PACKS)
+FORMAT_SHARDS = 4
+FORMATS = (FORMAT, FORMAT_REFERENCES, FORMAT_PACKS)  # as one object, its entries in it
 # Bounds on what a manifest may declare (a bucket someone else writes to must not make
 # a pull create millions of folders from a few bytes of JSON, docs/reliability.md):
 MAX_FILES = 1_000_000
@@ -34,7 +36,7 @@ EXTRA_FOLDERS = 10_000  # folders beyond one per file (paths are at most 128 dee
 # are still read, and a hostile bucket's gzip bomb stops here.
 MAX_INFLATED = 256 * 2**20
 _GZIP_MAGIC = b"\x1f\x8b"
-_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+SHA256_TEXT = re.compile(r"sha256:[0-9a-f]{64}")
 
 Kind = Literal["file", "dir"]
 
@@ -88,6 +90,12 @@ class Manifest:
     metadata: dict[str, str] = field(default_factory=dict)
     empty_dirs: tuple[str, ...] = ()
     expires_at: str | None = None  # ISO 8601, UTC: gc deletes the version after it
+    # None: every file of the version. A sub-path: only the files at or under it are
+    # listed (a pull of that sub-path read just the shards holding them, shards.py).
+    scope: str | None = None
+    # The objects of its version's folder its stored manifest keeps its entries in
+    # (shards.py), as that manifest names them: what gc keeps. Not part of the value.
+    shard_objects: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def total_size(self) -> int:
@@ -174,11 +182,30 @@ def parse_manifest(data: bytes, *, name: str, version: Version) -> Manifest:
     A manifest comes from a bucket someone else may write to: every path is checked,
     and a manifest that lies about where it lives is refused.
     """
+    raw = load_raw(data, where=f"manifest of {name}:{version}", name=name)
+    return from_raw(raw, name=name, version=version)
+
+
+def load_raw(data: bytes, *, where: str, name: str) -> dict[str, Any]:
+    """The JSON object ``data`` (gzip-compressed or not) holds; ``where`` is malformed
+    if it holds none."""
     import json  # here, not at the top: ``import assetstore`` stays light
 
-    where = f"manifest of {name}:{version}"
     try:
         raw = json.loads(_gunzip(data) if data[:2] == _GZIP_MAGIC else data)
+    except RecursionError:
+        raise IntegrityError(f"{where} is malformed: nested too deeply", name=name) from None
+    except ValueError as exc:
+        raise IntegrityError(f"{where} is malformed: {exc}", name=name) from None
+    if not isinstance(raw, dict):
+        raise IntegrityError(f"{where} is malformed: not a JSON object", name=name)
+    return raw
+
+
+def from_raw(raw: dict[str, Any], *, name: str, version: Version) -> Manifest:
+    """The manifest ``raw`` (parsed JSON) describes, validated as ``parse_manifest`` does."""
+    where = f"manifest of {name}:{version}"
+    try:
         manifest = _from_dict(raw)
     except RecursionError:
         raise IntegrityError(f"{where} is malformed: nested too deeply", name=name) from None
@@ -215,7 +242,7 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
     dirs = raw.get("empty_dirs", [])
     if not isinstance(dirs, list) or len(dirs) > MAX_EMPTY_DIRS:
         raise ValueError(f"'empty_dirs' must be a list of at most {MAX_EMPTY_DIRS} entries")
-    empty_dirs = tuple(check_relpath(_text(d, "an empty dir"), what="folder") for d in dirs)
+    empty_dirs = tuple(check_relpath(text_field(d, "an empty dir"), what="folder") for d in dirs)
     kind = raw["kind"]
     _check_layout(kind, entries, empty_dirs)
     metadata = raw.get("metadata", {})
@@ -247,11 +274,11 @@ def _time(value: Any, what: str) -> str:
     would make gc delete at the wrong time, a push time would stop the catalog's sync."""
     from datetime import datetime
 
-    datetime.fromisoformat(_text(value, what))
+    datetime.fromisoformat(text_field(value, what))
     return str(value)
 
 
-def _text(value: Any, what: str) -> str:
+def text_field(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string, not {type(value).__name__}")
     return value
@@ -260,21 +287,21 @@ def _text(value: Any, what: str) -> str:
 def _entry(item: dict[str, Any], version: Version) -> FileEntry:
     if not isinstance(item, dict):
         raise ValueError(f"a file entry must be an object, not {type(item).__name__}")
-    path = check_relpath(_text(item["path"], "a file path"), what="file path")
+    path = check_relpath(text_field(item["path"], "a file path"), what="file path")
     size = item["size"]
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ValueError(f"size of {path!r} must be a non-negative integer")
     sha256 = str(item["sha256"])
-    if not _SHA256.fullmatch(sha256):
+    if not SHA256_TEXT.fullmatch(sha256):
         raise ValueError(f"sha256 of {path!r} must be 'sha256:<64 hex digits>'")
     stored_at = item.get("stored_at")
     if stored_at is not None:
-        stored_at = _stored_at(_text(stored_at, f"stored_at of {path!r}"), version)
+        stored_at = _stored_at(text_field(stored_at, f"stored_at of {path!r}"), version)
     pack, offset = item.get("pack"), item.get("offset", 0)
     if pack is not None:
         if stored_at is not None:
             raise ValueError(f"{path!r} has both a stored_at and a pack")
-        pack = _in_pack(_text(pack, f"pack of {path!r}"), version)
+        pack = _in_pack(text_field(pack, f"pack of {path!r}"), version)
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise ValueError(f"offset of {path!r} must be a non-negative integer")
     return FileEntry(path, size, sha256, stored_at, pack, offset)

@@ -102,6 +102,7 @@ def check(store: AssetStore, entries: list[Locked]) -> dict[str, AssetStoreError
     """Without the network: every locked version in the assets dir, its manifest the
     locked one and its files verified. What is wrong, by spec."""
     from ..cache.verify import problems
+    from ..model import shards
 
     wrong: dict[str, AssetStoreError] = {}
     for entry in entries:
@@ -110,7 +111,8 @@ def check(store: AssetStore, entries: list[Locked]) -> dict[str, AssetStoreError
             wrong[entry.spec] = AssetNotFoundError(f"{where} is missing")
             continue
         manifest = store.cache.manifest(entry.name, entry.version)
-        if "sha256:" + hashlib.sha256(manifest.to_json()).hexdigest() != entry.manifest_sha256:
+        stored = shards.stored(manifest)  # the bytes of its manifest in the bucket
+        if "sha256:" + hashlib.sha256(stored).hexdigest() != entry.manifest_sha256:
             wrong[entry.spec] = IntegrityError(f"{where} is another version than the one locked")
             continue
         found = list(problems(store.cache, manifest))

@@ -3,6 +3,7 @@
 Under ``{bucket}/{prefix}``::
 
     {name}/{version}/<files this version sent>
+    {name}/{version}/.manifest/{n:04d}.json        # a version of many files: its entries
     .manifests/{name}/{version}.json               # the commit point (plain JSON)
     .manifests/{name}/{version}.reserved           # create-if-absent, before any byte moves
     .manifests/{name}/{version}.{id}.outcome       # the decision on reservation {id}
@@ -59,6 +60,11 @@ class Layout:
         or in the earlier version's folder the entry names."""
         version, relpath = entry.location(manifest.version)
         return self.data_path(manifest.name, version, relpath)
+
+    def shard_paths(self, manifest: Manifest) -> list[str]:
+        """Where the shards its stored manifest keeps its entries in are (none if it
+        lists them all, ``model/shards.py``)."""
+        return [self.data_path(manifest.name, manifest.version, s) for s in manifest.shard_objects]
 
     @property
     def manifests_folder(self) -> str:

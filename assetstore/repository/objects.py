@@ -8,11 +8,15 @@ import time
 from collections.abc import Callable
 
 from ..errors import VersionExistsError
+from ..io import pool
+from ..model import shards
 from ..model.manifest import Manifest
 from ..model.spec import Version
 from .layout import OUTCOME_FILE, RESERVED_FILE
 from .repository import Repository
 from .reservations import Reservation, parse_reservation
+
+SHARDS_AT_ONCE = 32
 
 
 def _wait(seconds: float, settled: Callable[[], bool]) -> None:
@@ -67,7 +71,18 @@ def release(repo: Repository, name: str, version: Version) -> None:
 def commit(repo: Repository, manifest: Manifest, data: bytes) -> None:
     """Write the manifest ``data`` (plain JSON), create-if-absent: the version now
     exists. No timestamp: the same manifest is the same bytes, which a retried
-    write, and a commit rolled forward by another process, rely on."""
+    write, and a commit rolled forward by another process, rely on. A version of many
+    files has its entries written first, in shards, and a manifest that names them
+    (``model/shards.py``): they are the same bytes each time too."""
+    top, parts = shards.split(manifest)
+    if parts:
+
+        async def write(part: tuple[str, bytes]) -> None:
+            path = repo.data_path(manifest.name, manifest.version, part[0])
+            await repo.write_async(path, part[1])
+
+        repo.run(lambda: pool.for_each(write, parts, SHARDS_AT_ONCE))
+        data = top
     path = repo.manifest_path(manifest.name, manifest.version)
     if not repo.create_once(path, data, doing=f"committing {manifest.spec} at"):
         raise VersionExistsError(f"{manifest.spec} already exists", name=manifest.name)

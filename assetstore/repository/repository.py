@@ -24,8 +24,9 @@ from ..errors import (
     IntegrityError,
 )
 from ..io.stream import Callback
-from ..model.manifest import Manifest, parse_manifest
+from ..model.manifest import Manifest
 from ..model.spec import Version
+from . import sharded
 from .bucket import BucketStore
 from .layout import DELETED_FILE, MANIFEST_FILE, RESERVED_FILE, YANKED_FILE, valid_name
 
@@ -36,8 +37,8 @@ T = TypeVar("T")
 # answer fails the first range within about a minute (default timeouts), and a large
 # manifest still comes whole.
 WHOLE_READ_CHUNK = 256 * 2**10
-# Manifests read at once by ``manifests`` (catalog sync): one at a time, 1,000 versions
-# of an asset took 0.34 s of reads on a local folder.
+# Manifests (or shards of one) read at once by ``manifests`` (catalog sync): one at a
+# time, 1,000 versions of an asset took 0.34 s of reads on a local folder.
 MANIFESTS_AT_ONCE = 32
 
 
@@ -114,7 +115,11 @@ class Repository(BucketStore):
             found.setdefault(name, []).append(version)
         return found
 
-    def manifest(self, name: str, version: Version) -> Manifest:
+    def manifest(self, name: str, version: Version, *, within: str | None = None) -> Manifest:
+        """The manifest of ``name:version``; ``within``: for a pull of that sub-path,
+        which may list only the files at or under it (``sharded.py``)."""
+        if within is not None:
+            return sharded.within(self, name, version, within)
         return self.manifest_and_digest(name, version)[0]
 
     def manifest_and_digest(self, name: str, version: Version) -> tuple[Manifest, str]:
@@ -124,9 +129,9 @@ class Repository(BucketStore):
         path = self.manifest_path(name, version)
         doing = f"reading the manifest of {name}:{version} at"
         with self.errors(doing, path=path, not_found=True):
-            data = self._read_whole(path)
+            data = self.read_whole(path)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        return parse_manifest(data, name=name, version=version), digest
+        return sharded.complete(self, name, version, data), digest
 
     def manifests(self, names: list[str] | None = None) -> Iterator[Manifest | IntegrityError]:
         """Every committed manifest, or for one that cannot be read as a manifest, the
@@ -142,7 +147,7 @@ class Repository(BucketStore):
         for start in range(0, len(wanted), MANIFESTS_AT_ONCE):
             batch = wanted[start : start + MANIFESTS_AT_ONCE]
             paths = [self.manifest_path(name, version) for name, version in batch]
-            found = self.run(lambda: _gather(map(self._whole_async, paths)))  # noqa: B023
+            found = self.read_all(paths)
             for (name, version), path, data in zip(batch, paths, found, strict=True):
                 try:
                     yield self._parsed(name, version, path, data)
@@ -155,7 +160,7 @@ class Repository(BucketStore):
             with self.errors(f"reading the manifest of {name}:{version} at", path=path,
                              not_found=True):  # fmt: skip
                 raise data
-        return parse_manifest(data, name=name, version=version)
+        return sharded.complete(self, name, version, data)
 
     def object_sizes(self, name: str, version: Version) -> dict[str, int]:
         """Every object in the data folder of ``name:version``: path inside it -> size."""
@@ -208,7 +213,7 @@ class Repository(BucketStore):
     # -- small objects -----------------------------------------------------------------------
     def read_bytes(self, path: str) -> bytes:
         with self.errors("reading", path=path, not_found=True):
-            return self._read_whole(path)
+            return self.read_whole(path)
 
     def read_small(self, path: str, limit: int) -> bytes:
         """The object ``path``, which must hold at most ``limit`` bytes: one ranged read,
@@ -225,14 +230,23 @@ class Repository(BucketStore):
         """The bytes of the object ``path``, or None when there is none."""
         with self.errors(doing, path=path):
             try:
-                return self._read_whole(path)
+                return self.read_whole(path)
             except Exception as exc:
                 if faults.is_not_found(exc):
                     return None
                 raise
 
-    def _read_whole(self, path: str) -> bytes:
+    def read_whole(self, path: str) -> bytes:
         return self.run(lambda: self._whole_async(path))
+
+    def read_all(self, paths: list[str]) -> list[bytes | Exception]:
+        """Each whole object, or the exception its read raised, ``MANIFESTS_AT_ONCE``
+        read at once."""
+        found: list[bytes | Exception] = []
+        for start in range(0, len(paths), MANIFESTS_AT_ONCE):
+            batch = paths[start : start + MANIFESTS_AT_ONCE]
+            found += self.run(lambda: _gather(map(self._whole_async, batch)))  # noqa: B023
+        return found
 
     async def _whole_async(self, path: str) -> bytes:
         """The whole object, in ranges of ``WHOLE_READ_CHUNK`` until one comes short."""

@@ -99,7 +99,7 @@ def _download_part(
         if wanted <= kept:
             return held.held
         wanted |= kept
-    if len(wanted) == len(found.files):  # every file: the complete version
+    if found.scope is None and len(wanted) == len(found.files):  # the complete version
         fetch_version(remote, cache, found, workers=workers, callback=callback, heartbeat=beat,
                       replace=True, kept=kept)  # fmt: skip
         return found

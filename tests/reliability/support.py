@@ -23,7 +23,8 @@ except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.
     from faultproxy import FaultProxy, _Handler  # type: ignore[no-redef]
 
 from assetstore.errors import EXIT_CODES
-from assetstore.model.manifest import Manifest, parse_manifest
+from assetstore.model.manifest import Manifest
+from assetstore.model.shards import assemble, read_top
 from assetstore.model.spec import Version
 
 # Read at import: the suite's autouse fixture clears ASSETSTORE_* before each test.
@@ -167,9 +168,7 @@ def audit_bucket(raw: Any, root: str) -> BucketAudit:
             stem, _, suffix = base.rpartition(".")
             if suffix == "json":
                 version = Version.parse(stem)
-                manifests[(name, version)] = parse_manifest(
-                    raw.cat_file(path), name=name, version=version
-                )
+                manifests[(name, version)] = _read_manifest(raw, root, path, name, version)
             elif suffix == "reserved":
                 reservations.append((name, Version.parse(stem)))
             elif suffix == "outcome" and raw.cat_file(path).startswith(b'{"decided_by"'):
@@ -219,10 +218,21 @@ def _read_files(
     return files
 
 
+def _read_manifest(raw: Any, root: str, path: str, name: str, version: Version) -> Manifest:
+    """The manifest at ``path``, with the entries of its shards if it has any."""
+    top = read_top(raw.cat_file(path), name=name, version=version)
+    if isinstance(top, Manifest):
+        return top
+    folder = f"{root.rstrip('/')}/{name}/{version}"
+    found = [(shard, raw.cat_file(f"{folder}/{shard.object}")) for shard in top.shards]
+    return assemble(top, found, name=name, version=version)
+
+
 def _own_objects(manifest: Manifest) -> set[str]:
     """The objects ``manifest`` keeps in its own version's folder: its files of their
-    own, and its packs there."""
+    own, its packs there and its shards."""
     own = {e.path for e in manifest.files if e.stored_at is None and e.pack is None}
+    own |= set(manifest.shard_objects)
     here = f"{manifest.version}/"
     return own | {p.removeprefix(here) for p in manifest.packs if p.startswith(here)}
 

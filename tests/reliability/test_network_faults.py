@@ -379,7 +379,7 @@ def _repair_and_recheck(s3: S3, bucket: str, audit: BucketAudit, tmp: Path) -> d
         time.sleep(1.1)  # reservations record whole seconds: make them older than 0 s
     clean = AssetStore.from_env({**s3.env(bucket), "ASSETSTORE_ASSETS_DIR": str(tmp / "repair")})
     repaired = clean.repair(older_than=0)
-    assert all(r.reclaimed for r in repaired)
+    assert all(r.reclaimed for r in repaired), [r.to_dict() for r in repaired]
     after = audit_bucket(s3.raw, f"{bucket}/assets")
     assert (after.reservations, after.orphans, after.problems) == ([], [], [])
     # A push that failed after deciding to commit is finished by repair, complete.
