@@ -57,7 +57,7 @@ def _backend(
 def test_eight_processes_mixing_pushes_pulls_prunes_and_verifies(
     provider: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    seconds = trials(full=60, ci=10)
+    seconds = trials(full=60, ci=8)
     env, raw, root = _backend(provider, request, tmp_path)
     env = {
         **env,

@@ -224,7 +224,7 @@ class Profile:
 
 PROFILES = [
     # The figure: 10% of requests fail; the default-like retry policy absorbs it.
-    Profile("network-faults", FAULT_RATE, RETRY_ATTEMPTS, ci=150, full=1000),
+    Profile("network-faults", FAULT_RATE, RETRY_ATTEMPTS, ci=120, full=1000),
     # Harsh: 30% of requests fail and only 3 attempts are made, so that many operations
     # do fail, and the clean-up paths of failed pushes run under faults too.
     Profile("network-faults-harsh", 0.30, 3, ci=30, full=300),
