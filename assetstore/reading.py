@@ -164,8 +164,7 @@ class Reader:
             from .transfer.pull import download
 
             manifest = download(
-                self.remote, self.cache, spec.name, version,
-                manifest=functools.partial(self.remote_manifest, within=spec.sub_path),
+                self.remote, self.cache, spec.name, version, manifest=_read(self, spec, version),
                 workers=self.settings.workers, force=force, callback=callback or NoProgress(),
                 patterns=patterns,
             )  # fmt: skip
@@ -317,6 +316,13 @@ def _offline_versions(cache: Cache, spec: Spec) -> list[Version]:
     if spec.sub_path is None:
         return complete
     return sorted({*complete, *cache.partial_versions(spec.name)})
+
+
+def _read(reader: Reader, spec: Spec, version: Version) -> Callable[[str, Version], Manifest]:
+    """How a pull of ``spec`` reads the manifest: for a sub-path, only the shards that may
+    hold it, unless the cache holds part of the version already (merged with the whole)."""
+    held = reader.cache.partial_record(spec.name, version).is_file()
+    return functools.partial(reader.remote_manifest, within=None if held else spec.sub_path)
 
 
 def _under_sub_path(spec: Spec) -> Patterns | None:

@@ -151,6 +151,19 @@ def test_a_shard_that_lies_is_malformed(edit: Any, reason: str) -> None:
         whole(top, parts)
 
 
+def test_a_gzip_shard_is_refused_unread() -> None:
+    import gzip
+
+    top, parts = _lying_shard(lambda files: None)
+    name = top.shards[0].object
+    data = gzip.compress(parts[name])
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    first = top.shards[0]
+    shards = (Shard(first.object, first.first, first.last, first.files, digest), *top.shards[1:])
+    with pytest.raises(IntegrityError, match="malformed: gzip"):
+        whole(Top(top.raw, shards), {**parts, name: data})
+
+
 def test_a_shard_that_is_not_the_one_named_is_refused() -> None:
     top, parts = stored_pair(many())
     name = top.shards[2].object

@@ -69,7 +69,7 @@ def selected(manifest: Manifest, patterns: Patterns) -> frozenset[str]:
     sub-path naming a folder with no file under it (an empty one) selects every file: the
     whole version, which holds that folder."""
     paths = frozenset(e.path for e in manifest.files if patterns.selects(e.path))
-    if not paths and patterns.sub_path is not None:
+    if not paths and patterns.sub_path is not None and manifest.scope is None:
         manifest.require(patterns.sub_path)
         return frozenset(e.path for e in manifest.files)
     if not paths:
@@ -95,8 +95,18 @@ class PartialRecord:
     def held(self) -> Manifest:
         return subset(self.manifest, self.paths)
 
+    def agrees(self, found: Manifest) -> bool:
+        """Whether ``found``, the version's manifest as read now, is the one this record
+        was made from (or, for a scoped record, the whole of which it was a part)."""
+        if self.manifest.scope is None or found.scope is not None:
+            return self.manifest == found
+        return subset(found, self.paths) == dataclasses.replace(self.held, scope=None)
+
     def to_json(self) -> bytes:
-        raw = {"manifest": self.manifest.to_dict(), "paths": sorted(self.paths)}
+        # A scoped manifest goes under a key of its own: a release that knows no scope
+        # finds no "manifest", takes the record for a corrupt one and downloads.
+        key = "manifest" if self.manifest.scope is None else "scoped_manifest"
+        raw = {key: self.manifest.to_dict(), "paths": sorted(self.paths)}
         if self.manifest.scope is not None:
             raw["scope"] = self.manifest.scope
         return json.dumps(raw, separators=(",", ":"), sort_keys=True).encode()
@@ -108,10 +118,12 @@ def read_record(cache: Cache, name: str, version: Version) -> PartialRecord | No
     path = cache.partial_record(name, version)
     try:
         raw = json.loads(path.read_bytes())
-        manifest = parse_manifest(json.dumps(raw["manifest"]).encode(), name=name, version=version)
+        scope = raw.get("scope")
+        found = raw["manifest" if scope is None else "scoped_manifest"]
+        manifest = parse_manifest(json.dumps(found).encode(), name=name, version=version)
         paths = frozenset(str(p) for p in raw["paths"])
-        if raw.get("scope") is not None:
-            manifest = dataclasses.replace(manifest, scope=str(raw["scope"]))
+        if scope is not None:
+            manifest = dataclasses.replace(manifest, scope=str(scope))
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, IntegrityError) as exc:

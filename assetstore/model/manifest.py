@@ -35,7 +35,7 @@ EXTRA_FOLDERS = 10_000  # folders beyond one per file (paths are at most 128 dee
 # Manifests are written as plain JSON; those an earlier release wrote gzip-compressed
 # are still read, and a hostile bucket's gzip bomb stops here.
 MAX_INFLATED = 256 * 2**20
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 SHA256_TEXT = re.compile(r"sha256:[0-9a-f]{64}")
 
 Kind = Literal["file", "dir"]
@@ -192,7 +192,7 @@ def load_raw(data: bytes, *, where: str, name: str) -> dict[str, Any]:
     import json  # here, not at the top: ``import assetstore`` stays light
 
     try:
-        raw = json.loads(_gunzip(data) if data[:2] == _GZIP_MAGIC else data)
+        raw = json.loads(_gunzip(data) if data[:2] == GZIP_MAGIC else data)
     except RecursionError:
         raise IntegrityError(f"{where} is malformed: nested too deeply", name=name) from None
     except ValueError as exc:
@@ -202,11 +202,14 @@ def load_raw(data: bytes, *, where: str, name: str) -> dict[str, Any]:
     return raw
 
 
-def from_raw(raw: dict[str, Any], *, name: str, version: Version) -> Manifest:
-    """The manifest ``raw`` (parsed JSON) describes, validated as ``parse_manifest`` does."""
+def from_raw(
+    raw: dict[str, Any], *, name: str, version: Version, shard_objects: tuple[str, ...] = ()
+) -> Manifest:
+    """The manifest ``raw`` (parsed JSON) describes, validated as ``parse_manifest`` does
+    (``shard_objects``: the shards its entries were read from)."""
     where = f"manifest of {name}:{version}"
     try:
-        manifest = _from_dict(raw)
+        manifest = _from_dict(raw, shard_objects)
     except RecursionError:
         raise IntegrityError(f"{where} is malformed: nested too deeply", name=name) from None
     except (ValueError, TypeError, KeyError, AttributeError, InvalidSpecError) as exc:
@@ -231,7 +234,7 @@ def _gunzip(data: bytes) -> bytes:
     return text
 
 
-def _from_dict(raw: dict[str, Any]) -> Manifest:
+def _from_dict(raw: dict[str, Any], shard_objects: tuple[str, ...] = ()) -> Manifest:
     if raw.get("format") not in FORMATS:
         raise ValueError(f"unsupported format {raw.get('format')!r}")
     version = Version.parse(str(raw["version"]))
@@ -260,6 +263,7 @@ def _from_dict(raw: dict[str, Any]) -> Manifest:
         expires_at=None
         if raw.get("expires_at") is None
         else _time(raw["expires_at"], "expires_at"),
+        shard_objects=shard_objects,
     )
     if len(manifest.folders) > len(entries) + EXTRA_FOLDERS:
         raise ValueError(

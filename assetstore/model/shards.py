@@ -33,6 +33,7 @@ from ..errors import IntegrityError, InvalidSpecError
 from .manifest import (
     FORMAT_PACKS,
     FORMAT_SHARDS,
+    GZIP_MAGIC,
     MAX_FILES,
     SHA256_TEXT,
     Manifest,
@@ -90,9 +91,11 @@ def split(manifest: Manifest) -> tuple[bytes, list[tuple[str, bytes]]]:
     for number, start in enumerate(range(0, len(files), per_shard)):
         run = files[start : start + per_shard]
         data = _json({"files": [entry.to_dict() for entry in run]})
-        relpath = f"{folder}/{number:04d}.json"
-        parts.append((relpath, data))
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        # Named by its bytes too: a committer that would write other bytes (another
+        # release's shards) writes other objects, never over a committed version's.
+        relpath = f"{folder}/{number:04d}-{digest[7:23]}.json"
+        parts.append((relpath, data))
         shards.append(Shard(relpath, run[0].path, run[-1].path, len(run), digest).to_dict())
     raw = manifest.to_dict()
     del raw["files"]
@@ -131,12 +134,12 @@ def assemble(
         raw["empty_dirs"] = [
             d for d in raw["empty_dirs"] if isinstance(d, str) and _under(d, scope)
         ]
-    manifest = from_raw(raw, name=name, version=version)
     objects = tuple(shard.object for shard in top.shards)
+    manifest = from_raw(raw, name=name, version=version, shard_objects=objects)
     if scope is None:
-        return dataclasses.replace(manifest, shard_objects=objects)
+        return manifest
     files = tuple(entry for entry in manifest.files if _under(entry.path, scope))
-    return dataclasses.replace(manifest, files=files, scope=scope, shard_objects=objects)
+    return dataclasses.replace(manifest, files=files, scope=scope)
 
 
 def _under(path: str, scope: str) -> bool:
@@ -186,6 +189,8 @@ def _entries(shard: Shard, data: bytes, where: str, name: str) -> list[Any]:
             f"{where}: its shard {shard.object} does not match the sha256 the manifest "
             "gives it: damaged or tampered with", name=name,
         )  # fmt: skip
+    if data[:2] == GZIP_MAGIC:  # never written so: a gzip bomb's way past the bounds
+        raise IntegrityError(f"shard {shard.object} of the {where} is malformed: gzip", name=name)
     raw = load_raw(data, where=f"shard {shard.object} of the {where}", name=name)
     items = raw.get("files")
     try:
@@ -193,7 +198,9 @@ def _entries(shard: Shard, data: bytes, where: str, name: str) -> list[Any]:
             raise ValueError(f"it must list {shard.files} files")
         paths = [text_field(item["path"], "a file path") for item in items]
     except (ValueError, TypeError, KeyError) as exc:
-        raise IntegrityError(f"shard {shard.object} of the {where} is malformed: {exc}") from None
+        raise IntegrityError(
+            f"shard {shard.object} of the {where} is malformed: {exc}", name=name
+        ) from None
     ordered = all(a < b for a, b in itertools.pairwise(paths))
     if not ordered or paths[0] != shard.first or paths[-1] != shard.last:
         raise IntegrityError(

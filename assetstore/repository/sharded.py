@@ -32,6 +32,8 @@ def within(repo: Repository, name: str, version: Version, sub_path: str) -> Mani
     if isinstance(top, Manifest):
         return top
     held = [shard for shard in top.shards if shard.may_hold(sub_path)]
+    if len(held) == len(top.shards):  # it may select every file: the whole version
+        return _assembled(repo, name, version, top)
     found = _read(repo, name, version, held)
     scoped = assemble(top, found, name=name, version=version, scope=sub_path)
     return scoped if scoped.files else _assembled(repo, name, version, top)

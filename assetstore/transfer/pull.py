@@ -94,7 +94,7 @@ def _download_part(
     wanted = selected(found, patterns)
     held = None if force else read_record(cache, found.name, found.version)
     kept = frozenset[str]()
-    if held is not None and held.manifest == found:
+    if held is not None and held.agrees(found):
         kept = intact(cache, held)
         if wanted <= kept:
             return held.held

@@ -62,7 +62,8 @@ def _transfer(
         name=plan.name,
         version=plan.version,
         kind=plan.kind,
-        files=tuple(send.entry(f) for f in plan.files),
+        # in path order, as a sharded manifest is read back (model/shards.py)
+        files=tuple(sorted((send.entry(f) for f in plan.files), key=lambda e: e.path)),
         pushed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         pushed_by=publisher.pushed_by,
         metadata=plan.metadata,

@@ -173,3 +173,43 @@ def test_a_partial_version_read_for_one_sub_path_serves_no_wider_selection(
     }
     whole = store.get("m:0.0")  # the partial version completed
     assert len([p for p in whole.rglob("*.txt")]) == COUNT and store.cache.has("m", Version(0, 0))
+
+
+@pytest.mark.parametrize("backend", ["local"], indirect=True)
+def test_sub_path_pulls_add_to_what_the_cache_holds_and_a_whole_one_completes(
+    backend: Backend, make_tree: Tree
+) -> None:
+    files = many_files()
+    backend.store().push(make_tree(files, empty_dirs=("d1/empty",)), "m")
+    store = backend.store()
+    first = store.get("m:0.0[d1/f0501.txt]")
+    store.get("m:0.0[d2]")  # another sub-path: the earlier file stays
+    store.get("m:0.0", include=["d3/f00*"])
+    assert first.read_bytes() == files["d1/f0501.txt"]
+    assert not store.cache.has("m", Version(0, 0))
+    # A folder with no file selects the whole version (docs/cli.md), scoped pulls before
+    # or not.
+    assert store.get("m:0.0[d1/empty]").is_dir() and store.cache.has("m", Version(0, 0))
+
+    every = {f"all/{path}": data for path, data in files.items()}
+    backend.store().push(make_tree(every), "w")
+    other = backend.store()
+    other.get("w:0.0[all]")  # selects every file: the complete version, not a partial one
+    assert other.cache.has("w", Version(0, 0))
+
+
+@pytest.mark.parametrize("backend", ["local"], indirect=True)
+def test_a_lock_of_a_large_version_stored_whole_checks_as_the_stored_bytes(
+    backend: Backend, make_tree: Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = many_files()
+    with monkeypatch.context() as patched:  # as a release before shards stored it
+        patched.setattr("assetstore.model.shards.SHARD_ABOVE", 10 * COUNT)
+        backend.store().push(make_tree(files), "m")
+    assert "files" in stored_manifest(backend, "m", "0.0")
+    store = backend.store()
+    lockfile = tmp_path / "assets.lock"
+    lockfile.write_text(dumps(lock(store, ["m:0.0"])))
+    image = backend.store().with_assets_dir(tmp_path / "image")
+    image.get("m:0.0")
+    assert check(image, load(lockfile)) == {}
