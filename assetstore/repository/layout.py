@@ -3,7 +3,7 @@
 Under ``{bucket}/{prefix}``::
 
     {name}/{version}/<files this version sent>
-    {name}/{version}/.manifest/{n:04d}.json        # a version of many files: its entries
+    {name}/{version}/.manifest/{n:04d}-{sha}.json  # a version of many files: its entries
     .manifests/{name}/{version}.json               # the commit point (plain JSON)
     .manifests/{name}/{version}.reserved           # create-if-absent, before any byte moves
     .manifests/{name}/{version}.{id}.outcome       # the decision on reservation {id}
