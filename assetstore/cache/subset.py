@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AssetNotFoundError, CacheError, IntegrityError
 from ..model.manifest import Manifest, parse_manifest
+from ..model.paths import is_under
 from ..model.spec import Version
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def _covers(manifest: Manifest, patterns: Patterns) -> bool:
     scope, wanted = manifest.scope, patterns.sub_path
     if scope is None:
         return True
-    return wanted is not None and (wanted == scope or wanted.startswith(scope + "/"))
+    return wanted is not None and is_under(wanted, scope)
 
 
 def intact(cache: Cache, record: PartialRecord) -> frozenset[str]:

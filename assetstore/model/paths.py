@@ -46,6 +46,15 @@ def check_relpath(path: str, *, what: str = "path") -> str:
     return path
 
 
+def is_under(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or a path inside it, by whole segments.
+
+    >>> is_under("a/b/c", "a/b"), is_under("a/b", "a/b"), is_under("a/bc", "a/b")
+    (True, True, False)
+    """
+    return path == folder or path.startswith(folder + "/")
+
+
 def _fits(path: str) -> bool:
     """Whether a clean path fits a Linux filesystem (one encode for most paths)."""
     size = len(path.encode("utf-8"))

@@ -8,9 +8,10 @@ folder, each holding the entries of one run of paths, in path order — and its 
 path of its run, its number of entries and its sha256::
 
     .manifests/{name}/{version}.json   {"format": 4, ..., "shards": [{"object":
-                                        ".manifest/0000.json", "first": "a/0.txt",
-                                        "last": "b/7.txt", "files": 128, "sha256": ...}]}
-    {name}/{version}/.manifest/0000.json   {"files": [{"path": "a/0.txt", ...}, ...]}
+                                        ".manifest/0000-5c1f0e2a9b3d7e41.json", "first":
+                                        "a/0.txt", "last": "b/7.txt", "files": 128,
+                                        "sha256": ...}]}
+    {name}/{version}/.manifest/0000-5c1f0e2a9b3d7e41.json   {"files": [{"path": ...}]}
 
 The manifest stays the commit point and the one object a lockfile pins: the shards are
 written before it, and each is held to the sha256 the manifest gives it, so a shard can
@@ -41,7 +42,7 @@ from .manifest import (
     load_raw,
     text_field,
 )
-from .paths import check_relpath
+from .paths import check_relpath, is_under
 from .spec import Version
 
 SHARD_ABOVE = 1024  # files; a manifest of 1,024 entries is about 180 KB
@@ -107,6 +108,13 @@ def stored(manifest: Manifest) -> bytes:
     return split(manifest)[0]
 
 
+def stored_forms(manifest: Manifest) -> tuple[bytes, ...]:
+    """Every form a bucket may hold ``manifest`` in: whole, and for more than
+    ``SHARD_ABOVE`` files also sharded (releases before shards stored it whole)."""
+    whole = manifest.to_json()
+    return (whole,) if len(manifest.files) <= SHARD_ABOVE else (whole, stored(manifest))
+
+
 def read_top(data: bytes, *, name: str, version: Version) -> Manifest | Top:
     """The manifest ``data`` holds, or when its entries are in shards, the rest of it."""
     where = f"manifest of {name}:{version}"
@@ -132,18 +140,14 @@ def assemble(
     raw = top.raw | {"files": items, "format": FORMAT_PACKS}
     if scope is not None and isinstance(raw.get("empty_dirs"), list):
         raw["empty_dirs"] = [
-            d for d in raw["empty_dirs"] if isinstance(d, str) and _under(d, scope)
+            d for d in raw["empty_dirs"] if isinstance(d, str) and is_under(d, scope)
         ]
     objects = tuple(shard.object for shard in top.shards)
     manifest = from_raw(raw, name=name, version=version, shard_objects=objects)
     if scope is None:
         return manifest
-    files = tuple(entry for entry in manifest.files if _under(entry.path, scope))
+    files = tuple(entry for entry in manifest.files if is_under(entry.path, scope))
     return dataclasses.replace(manifest, files=files, scope=scope)
-
-
-def _under(path: str, scope: str) -> bool:
-    return path == scope or path.startswith(scope + "/")
 
 
 def _shards(raw: dict[str, Any]) -> tuple[Shard, ...]:

@@ -111,8 +111,7 @@ def check(store: AssetStore, entries: list[Locked]) -> dict[str, AssetStoreError
             wrong[entry.spec] = AssetNotFoundError(f"{where} is missing")
             continue
         manifest = store.cache.manifest(entry.name, entry.version)
-        # The bytes of its manifest in the bucket: sharded, or whole (an earlier release's)
-        stored = {shards.stored(manifest), manifest.to_json()}
+        stored = shards.stored_forms(manifest)  # the bytes its manifest may have in the bucket
         if entry.manifest_sha256 not in {"sha256:" + hashlib.sha256(b).hexdigest() for b in stored}:
             wrong[entry.spec] = IntegrityError(f"{where} is another version than the one locked")
             continue

@@ -126,12 +126,16 @@ class Repository(BucketStore):
         """The manifest, and the sha256 of its bytes as stored (what a lockfile pins)."""
         import hashlib
 
+        data = self.manifest_bytes(name, version)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        return sharded.complete(self, name, version, data), digest
+
+    def manifest_bytes(self, name: str, version: Version) -> bytes:
+        """The manifest of ``name:version`` as stored (not found if there is none)."""
         path = self.manifest_path(name, version)
         doing = f"reading the manifest of {name}:{version} at"
         with self.errors(doing, path=path, not_found=True):
-            data = self.read_whole(path)
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        return sharded.complete(self, name, version, data), digest
+            return self.read_whole(path)
 
     def manifests(self, names: list[str] | None = None) -> Iterator[Manifest | IntegrityError]:
         """Every committed manifest, or for one that cannot be read as a manifest, the

@@ -25,10 +25,7 @@ def within(repo: Repository, name: str, version: Version, sub_path: str) -> Mani
     """The manifest of ``name:version`` for a pull of ``sub_path``: when its entries are
     in shards, listing only the files at or under it (just the shards that may hold them
     are read); else, or when no file is there, the whole manifest."""
-    path = repo.manifest_path(name, version)
-    with repo.errors(f"reading the manifest of {name}:{version} at", path=path, not_found=True):
-        data = repo.read_whole(path)
-    top = read_top(data, name=name, version=version)
+    top = read_top(repo.manifest_bytes(name, version), name=name, version=version)
     if isinstance(top, Manifest):
         return top
     held = [shard for shard in top.shards if shard.may_hold(sub_path)]
