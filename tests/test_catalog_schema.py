@@ -97,8 +97,6 @@ def test_it_steps_aside_when_the_catalog_is_not_at_its_schema(
 ) -> None:
     [manifest, *_] = _manifests(store, make_tree)
     database = tmp_path / "c.db"
-    assert fast.record(database, "assetstore_", BACKEND, manifest) is None
-    assert not database.exists()  # creating it is the ORM's work
     _new_catalog(database)
     with sqlite3.connect(database) as connection:
         connection.execute("UPDATE assetstore_meta SET value = '1'")
@@ -109,19 +107,88 @@ def test_it_steps_aside_when_the_catalog_is_not_at_its_schema(
     assert _rows(database) == before
 
 
-def test_a_push_in_a_new_process_indexes_without_sqlalchemy(
-    store: AssetStore, make_tree: Tree, local_env: dict[str, str]
+def _structure(path: Path) -> dict[str, object]:
+    """Every table's columns (name, type, not null, default, key), indexes (their
+    columns, uniqueness, origin) and foreign keys, as SQLite reports them."""
+    with sqlite3.connect(path) as connection:
+        query = connection.execute
+
+        def indexes(table: str) -> list[tuple[object, ...]]:
+            found = query(f"PRAGMA index_list({table})").fetchall()
+            return sorted((name, unique, origin, query(f"PRAGMA index_xinfo({name})").fetchall())
+                          for _, name, unique, origin, _ in found)  # fmt: skip
+
+        tables = [name for (name,) in query("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            table: (
+                query(f"PRAGMA table_info({table})").fetchall(),
+                indexes(table),
+                query(f"PRAGMA foreign_key_list({table})").fetchall(),
+            )
+            for table in tables
+        }
+
+
+@pytest.mark.parametrize("prefix", ["assetstore_", "team_"])
+def test_a_new_catalog_has_the_tables_sqlalchemy_creates(
+    store: AssetStore, make_tree: Tree, tmp_path: Path, prefix: str
 ) -> None:
-    store.push(make_tree({"a": b"1"}), "m")  # creates the catalog
-    source = make_tree({"a": b"2"})
+    """A catalog the sqlite3 path creates is the one the ORM would have: the same
+    tables, and the ORM opens it at the current schema without migrating anything."""
+    [manifest, *_] = _manifests(store, make_tree)
+    lite = tmp_path / "new" / "lite.db"
+    assert fast.record(lite, prefix, BACKEND, manifest) is True
+    _new_catalog(tmp_path / "orm.db", prefix)
+    assert _structure(lite) == _structure(tmp_path / "orm.db")
+    opened = _new_catalog(lite, prefix)
+    assert opened.upgraded_from == opened.schema_version
+    assert [e.version for e in opened.entries(BACKEND)] == [manifest.version]
+
+
+def test_a_database_with_other_tables_is_left_alone(
+    store: AssetStore, make_tree: Tree, tmp_path: Path
+) -> None:
+    [manifest, *_] = _manifests(store, make_tree)
+    database = tmp_path / "c.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE theirs (x INTEGER)")
+    assert fast.record(database, "assetstore_", BACKEND, manifest) is None
+    assert list(_structure(database)) == ["theirs"]
+
+
+def test_processes_creating_the_catalog_at_once_each_index_their_version(
+    local_env: dict[str, str], make_tree: Tree, tmp_path: Path
+) -> None:
+    """Six first pushes into one new assets dir at once: one creates the catalog, the
+    others wait for its lock, and every version is indexed."""
+    sources = [make_tree({"a": str(i).encode()}) for i in range(6)]
+    script = ("import sys; from assetstore import AssetStore; "
+              "AssetStore.from_env().push(sys.argv[1], sys.argv[2])")  # fmt: skip
+    running = [subprocess.Popen([sys.executable, "-c", script, str(source), f"m{i}"],
+                                stderr=subprocess.PIPE, text=True)
+               for i, source in enumerate(sources)]  # fmt: skip
+    for process in running:
+        _, errors = process.communicate(timeout=120)
+        assert process.returncode == 0 and "catalog" not in errors, errors
+    names = {entry.name for entry in AssetStore.from_env().history()}
+    assert names == {f"m{i}" for i in range(6)}
+
+
+def test_a_push_in_a_new_process_indexes_without_sqlalchemy(
+    make_tree: Tree, local_env: dict[str, str]
+) -> None:
+    """The first push of a new assets dir too: the catalog is created through sqlite3."""
     script = (
         "import sys; from assetstore import AssetStore; "
-        f"AssetStore.from_env().push({str(source)!r}, 'm'); "
+        "AssetStore.from_env().push(sys.argv[1], 'm'); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    for content in (b"1", b"2"):
+        source = make_tree({"a": content})
+        done = subprocess.run([sys.executable, "-c", script, str(source)],
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]"
     assert [e.version for e in AssetStore.from_env().history("m")] == [Version(0, 0), Version(0, 1)]
 
 

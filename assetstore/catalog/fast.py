@@ -3,10 +3,11 @@ one version after a push (``record``), or a whole ``catalog sync`` (``sync``).
 
 Importing SQLModel and SQLAlchemy and checking the schema took about 0.4 s of every
 push, its largest fixed cost (docs/benchmarks.md), and about half of a sync of 1,000
-versions. Once an SQLite catalog exists at the current schema, these run the schema's
-own statements (``schema.py``) in one sqlite3 transaction instead, with the decisions of
-``reconcile.py``. A catalog that is missing, older or newer, or any sqlite3 error,
-leaves the work to ``sql.py``, which creates, migrates and reports.
+versions. With the default SQLite catalog, these run the schema's own statements
+(``schema.py``) in one sqlite3 transaction instead, with the decisions of
+``reconcile.py``; a missing one is created with the tables SQLAlchemy would create
+(``schema.SQLITE_TABLES``). A catalog that is older or newer, or any sqlite3 error,
+leaves the work to ``sql.py``, which migrates and reports.
 """
 
 from __future__ import annotations
@@ -73,20 +74,27 @@ def sync(
 def _in_transaction(
     database: Path, prefix: str, work: Callable[[sqlite3.Connection, Statements], T]
 ) -> T | None:
-    """``work`` in one write transaction of the catalog at ``database``, if it is there
-    at the current schema; None when it is not, or on any sqlite3 error (rolled back)."""
-    if not TABLE_PREFIX.fullmatch(prefix) or database.is_symlink() or not database.is_file():
+    """``work`` in one write transaction of the catalog at ``database``, created if it
+    is not there yet; None when it is at another schema, or on any sqlite3 error
+    (rolled back)."""
+    if not TABLE_PREFIX.fullmatch(prefix) or database.is_symlink():
         return None
     try:
+        if not database.exists():
+            database.parent.mkdir(parents=True, exist_ok=True)
+        elif not database.is_file():
+            return None
         connection = sqlite3.connect(
-            f"{database.as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS,
+            f"{database.as_uri()}?mode=rwc", uri=True, timeout=BUSY_TIMEOUT_SECONDS,
             isolation_level=None,
         )  # fmt: skip
-    except sqlite3.Error:
+    except (OSError, sqlite3.Error):
         return None
     sql = Statements(prefix)
     try:
         connection.execute("BEGIN IMMEDIATE")  # the write lock first
+        if not _created(connection, sql):
+            return None
         row = connection.execute(sql.schema_version).fetchone()
         if row is None or str(row[0]) != str(SCHEMA_VERSION):
             return None
@@ -99,6 +107,21 @@ def _in_transaction(
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         connection.close()
+
+
+def _created(connection: sqlite3.Connection, sql: Statements) -> bool:
+    """Whether the catalog's tables are there, creating them in an empty database (as
+    ``sql.py`` would, in this transaction); False: other tables are, it is not ours."""
+    tables = {name for (name,) in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
+    if sql.table("meta") in tables:
+        return True
+    if tables:
+        return False
+    for statement in sql.sqlite_tables:
+        connection.execute(statement)
+    connection.execute(sql.create_meta)
+    return True
 
 
 def _add(connection: sqlite3.Connection, sql: Statements, backend: str, manifest: Manifest) -> bool:

@@ -5,8 +5,8 @@ catalog API promises) and the standard library's ``sqlite3`` (``fast.py``, which
 SQLAlchemy out of a push's start-up) — in the ``:name`` parameter style both accept.
 
 A schema change is made here: a new column goes into ``COLUMNS`` (and the SQLModel
-table in ``sql.py``, which a test holds to ``COLUMNS``), a new version into
-``SCHEMA_VERSION`` with a migration in ``MIGRATIONS``.
+table in ``tables.py``, which a test holds to ``COLUMNS``) and ``SQLITE_TABLES``, a new
+version into ``SCHEMA_VERSION`` with a migration in ``MIGRATIONS``.
 """
 
 from __future__ import annotations
@@ -54,6 +54,43 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     4: (),  # yanks, unyanks and deletions, {p}lifecycle_events
 }
 
+# The tables as SQLAlchemy creates them in SQLite from ``tables.py``, for ``fast.py`` to
+# create a new default catalog without importing it: a test holds the two to the same
+# columns, types, keys and indexes. {p} is the prefix.
+SQLITE_TABLES: tuple[str, ...] = (
+    """CREATE TABLE {p}meta ("key" VARCHAR NOT NULL, value VARCHAR NOT NULL,
+    PRIMARY KEY ("key"))""",
+    """CREATE TABLE {p}assets (id INTEGER NOT NULL, backend VARCHAR NOT NULL,
+    name VARCHAR NOT NULL, PRIMARY KEY (id), UNIQUE (backend, name))""",
+    "CREATE INDEX ix_{p}assets_name ON {p}assets (name)",
+    "CREATE INDEX ix_{p}assets_backend ON {p}assets (backend)",
+    """CREATE TABLE {p}versions (id INTEGER NOT NULL, major INTEGER NOT NULL,
+    minor INTEGER NOT NULL, kind VARCHAR NOT NULL, total_size BIGINT NOT NULL,
+    file_count INTEGER NOT NULL, pushed_at DATETIME NOT NULL, pushed_by VARCHAR NOT NULL,
+    metadata_json TEXT NOT NULL, missing_since DATETIME, asset_id INTEGER NOT NULL,
+    PRIMARY KEY (id), UNIQUE (asset_id, major, minor),
+    FOREIGN KEY(asset_id) REFERENCES {p}assets (id) ON DELETE CASCADE)""",
+    "CREATE INDEX ix_{p}versions_asset_id ON {p}versions (asset_id)",
+    """CREATE TABLE {p}alias_moves (id INTEGER NOT NULL, alias VARCHAR NOT NULL,
+    move INTEGER NOT NULL, action VARCHAR NOT NULL, version VARCHAR, previous VARCHAR,
+    moved_at DATETIME NOT NULL, moved_by VARCHAR NOT NULL, reason TEXT,
+    asset_id INTEGER NOT NULL, PRIMARY KEY (id), UNIQUE (asset_id, alias, move),
+    FOREIGN KEY(asset_id) REFERENCES {p}assets (id) ON DELETE CASCADE)""",
+    "CREATE INDEX ix_{p}alias_moves_asset_id ON {p}alias_moves (asset_id)",
+    "CREATE INDEX ix_{p}alias_moves_alias ON {p}alias_moves (alias)",
+    """CREATE TABLE {p}lifecycle_events (id INTEGER NOT NULL, version VARCHAR NOT NULL,
+    event VARCHAR NOT NULL, event_at DATETIME NOT NULL, event_by VARCHAR NOT NULL,
+    reason TEXT, asset_id INTEGER NOT NULL, PRIMARY KEY (id),
+    UNIQUE (asset_id, version, event, event_at),
+    FOREIGN KEY(asset_id) REFERENCES {p}assets (id) ON DELETE CASCADE)""",
+    "CREATE INDEX ix_{p}lifecycle_events_asset_id ON {p}lifecycle_events (asset_id)",
+    """CREATE TABLE {p}files (id INTEGER NOT NULL, path TEXT NOT NULL,
+    size BIGINT NOT NULL, sha256 VARCHAR NOT NULL, version_id INTEGER NOT NULL,
+    PRIMARY KEY (id),
+    FOREIGN KEY(version_id) REFERENCES {p}versions (id) ON DELETE CASCADE)""",
+    "CREATE INDEX ix_{p}files_version_id ON {p}files (version_id)",
+)
+
 
 @dataclass(frozen=True)
 class Statements:
@@ -90,6 +127,15 @@ class Statements:
 
     def migration(self, step: int) -> tuple[str, ...]:
         return tuple(text.format(p=self.prefix) for text in MIGRATIONS[step])
+
+    @property
+    def sqlite_tables(self) -> tuple[str, ...]:
+        return tuple(text.format(p=self.prefix) for text in SQLITE_TABLES)
+
+    @property
+    def create_meta(self) -> str:
+        return (f"INSERT INTO {self.table('meta')} (\"key\", value) "
+                f"VALUES ('schema_version', '{SCHEMA_VERSION}')")  # fmt: skip
 
 
 def version_row(manifest: Manifest) -> dict[str, Any]:
