@@ -175,7 +175,7 @@ def test_a_second_push_reads_only_the_files_that_changed(
     (tree / "f3").write_bytes(bytes([9]) * 1000)  # same size, new content
     read: list[Path] = []
     real = hashcache.sha256_file
-    monkeypatch.setattr(hashcache, "sha256_file", lambda p: read.append(p) or real(p))
+    monkeypatch.setattr(hashcache, "sha256_file", lambda p: read.append(Path(p)) or real(p))
     plan = store.plan_push(tree, "m")
     assert read == [tree / "f3"]
     assert sorted(plan.reused) == ["f0", "f1", "f2", "f4"]

@@ -27,14 +27,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..io.stream import sha256_file
 from .fileid import SETTLE_NS, changed_ns, identity_of, settled
 
 log = logging.getLogger("assetstore")
+# A local file's path: text (as a push's scan finds it) or a Path.
+LocalPath = str | os.PathLike[str]
 _SCHEMA_VERSION = 2  # 1 had no hashed_at_ns: its rows are dropped, not trusted
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, identity TEXT NOT NULL, "
@@ -43,9 +44,9 @@ _SCHEMA = (
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
-class Identity:
-    """A file's identity (``fileid.identity_of``), as text, and when it was seen."""
+class Identity(NamedTuple):
+    """A file's identity (``fileid.identity_of``), as text, and when it was seen (a
+    tuple: one is made for every file of a push)."""
 
     text: str
     changed_ns: int
@@ -57,14 +58,14 @@ def identity(st: os.stat_result, seen_at_ns: int) -> Identity | None:
     when it changed too shortly before to be told apart from a later write."""
     if not settled(st, seen_at_ns):
         return None
-    text = ":".join(map(str, identity_of(st)))
-    return Identity(text, changed_ns(st), seen_at_ns)
+    dev, ino, size, mtime, ctime = identity_of(st)
+    return Identity(f"{dev}:{ino}:{size}:{mtime}:{ctime}", changed_ns(st), seen_at_ns)
 
 
-def stat_identity(path: Path) -> tuple[os.stat_result, Identity | None]:
+def stat_identity(path: LocalPath) -> tuple[os.stat_result, Identity | None]:
     """``path``'s stat and its identity (None: too recently changed to remember)."""
     seen_at = time.time_ns()
-    st = path.stat()
+    st = os.stat(path)  # noqa: PTH116 (a path given as text: no pathlib object per file)
     return st, identity(st, seen_at)
 
 
@@ -78,7 +79,7 @@ class HashCache:
         self._learned: dict[str, tuple[str, str, int]] = {}
         self._loading = threading.Lock()
 
-    def sha256(self, file: Path, ident: Identity | None) -> str:
+    def sha256(self, file: LocalPath, ident: Identity | None) -> str:
         """The sha256 of ``file``, whose identity is ``ident``: remembered, or computed."""
         sha256 = self.known(file, ident)
         if sha256 is None:
@@ -86,7 +87,7 @@ class HashCache:
             self.remember(file, ident, sha256)
         return sha256
 
-    def known(self, file: Path, ident: Identity | None) -> str | None:
+    def known(self, file: LocalPath, ident: Identity | None) -> str | None:
         """The remembered sha256 of ``file`` if its identity is still ``ident`` and the
         row was written once its last change had settled (the module's rule)."""
         if ident is None:
@@ -96,7 +97,7 @@ class HashCache:
             return None
         return hit[1] if hit[2] - ident.changed_ns >= SETTLE_NS else None
 
-    def remember(self, file: Path, ident: Identity | None, sha256: str) -> None:
+    def remember(self, file: LocalPath, ident: Identity | None, sha256: str) -> None:
         """Note that ``file``, while its identity is ``ident``, holds bytes of ``sha256``
         (hashed from a read that began after ``ident`` was seen)."""
         if ident is not None:
@@ -159,7 +160,7 @@ class HashCache:
             db.close()
 
 
-def _key(file: Path) -> str:
+def _key(file: LocalPath) -> str:
     """``file``'s absolute path, as rows are keyed (``Path.absolute`` costs ten times
     more: 0.4 s of a push of 10,000 files; ``resolve`` would follow symlinks)."""
     return os.path.abspath(file)  # noqa: PTH100

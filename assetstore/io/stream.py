@@ -260,10 +260,10 @@ class LocalFile:
             raise _cache_error(self.path, exc) from exc
 
 
-def sha256_file(path: Path, *, chunk: int = CHUNK) -> str:
+def sha256_file(path: str | os.PathLike[str], *, chunk: int = CHUNK) -> str:
     """The ``sha256:<hex>`` of a local file, read in bounded chunks."""
     hasher = hashlib.sha256()
-    with path.open("rb") as stream:
+    with open(path, "rb") as stream:  # noqa: PTH123 (path may be text)
         while block := stream.read(chunk):
             hasher.update(block)
     return digest(hasher)

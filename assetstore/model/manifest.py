@@ -154,8 +154,9 @@ class Manifest:
         refers = any(entry.stored_at is not None for entry in self.files)
         return FORMAT_REFERENCES if refers else FORMAT
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, *, files: bool = True) -> dict[str, Any]:
+        """The manifest as stored whole (without ``files``: all but its entries)."""
+        found = {
             "format": self._format(),
             "name": self.name,
             "version": str(self.version),
@@ -164,9 +165,11 @@ class Manifest:
             "pushed_at": self.pushed_at,
             "pushed_by": self.pushed_by,
             "metadata": dict(self.metadata),
-            "files": [entry.to_dict() for entry in self.files],
             "empty_dirs": list(self.empty_dirs),
         } | ({"expires_at": self.expires_at} if self.expires_at else {})
+        if files:
+            found["files"] = [entry.to_dict() for entry in self.files]
+        return found
 
     def to_json(self) -> bytes:
         import json
@@ -300,15 +303,21 @@ def _entry(item: dict[str, Any], version: Version) -> FileEntry:
         raise ValueError(f"sha256 of {path!r} must be 'sha256:<64 hex digits>'")
     stored_at = item.get("stored_at")
     if stored_at is not None:
-        stored_at = _stored_at(text_field(stored_at, f"stored_at of {path!r}"), version)
+        stored_at = _stored_at(_named(stored_at, "stored_at", path), version)
     pack, offset = item.get("pack"), item.get("offset", 0)
     if pack is not None:
         if stored_at is not None:
             raise ValueError(f"{path!r} has both a stored_at and a pack")
-        pack = _in_pack(text_field(pack, f"pack of {path!r}"), version)
+        pack = _in_pack(_named(pack, "pack", path), version)
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise ValueError(f"offset of {path!r} must be a non-negative integer")
     return FileEntry(path, size, sha256, stored_at, pack, offset)
+
+
+def _named(value: Any, field: str, path: str) -> str:
+    """``text_field`` for a field of the entry of ``path`` (its message is made only
+    when it is needed: this runs for every entry of a manifest)."""
+    return value if isinstance(value, str) else text_field(value, f"{field} of {path!r}")
 
 
 @functools.lru_cache(maxsize=1024)  # a manifest names a few packs for many entries

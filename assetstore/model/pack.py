@@ -65,16 +65,22 @@ def _fits_ustar(path: str) -> bool:
     return len(path) <= 100 and path.isascii()
 
 
+# The ustar fields every header of ``_ustar`` has: mode 644, owner and group 0, the
+# type, magic and version, then names, device numbers, prefix and padding (all zero).
+_MODE_OWNER = b"0000644\0" + b"0000000\0" * 2
+_TYPE_AND_REST = b"0" + bytes(100) + b"ustar\x0000" + bytes(247)
+# Their share of the checksum, and the checksum field's own (counted as spaces).
+_FIXED_SUM = sum(_MODE_OWNER) + sum(_TYPE_AND_REST) + sum(b" " * 8)
+
+
 def _ustar(path: str, size: int, mtime: int) -> bytes:
     """The one ustar block ``tarfile`` writes for a path that fits it, built directly:
-    ``TarInfo.tobuf`` takes 45 µs a file, a fifth of a push of 10,000 small files."""
-    block = b"".join((
-        path.encode().ljust(100, b"\0"), b"0000644\0", b"0000000\0", b"0000000\0",
-        b"%011o\0" % size, b"%011o\0" % mtime, b" " * 8, b"0", bytes(100), b"ustar\x0000",
-        bytes(247),  # owner and group names, device numbers, prefix, padding
-    ))  # fmt: skip
-    checksum = b"%06o\0 " % sum(block)
-    return block[:148] + checksum + block[156:]
+    ``TarInfo.tobuf`` takes 45 µs a file, a fifth of a push of 10,000 small files (and
+    summing the whole block for its checksum 5 µs: only the fields that vary are)."""
+    name = path.encode()
+    times = b"%011o\0%011o\0" % (size, mtime)
+    checksum = b"%06o\0 " % (_FIXED_SUM + sum(name) + sum(times))
+    return b"".join((name.ljust(100, b"\0"), _MODE_OWNER, times, checksum, _TYPE_AND_REST))
 
 
 def padded(size: int) -> int:

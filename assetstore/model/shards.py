@@ -98,8 +98,7 @@ def split(manifest: Manifest) -> tuple[bytes, list[tuple[str, bytes]]]:
         relpath = f"{folder}/{number:04d}-{digest[7:23]}.json"
         parts.append((relpath, data))
         shards.append(Shard(relpath, run[0].path, run[-1].path, len(run), digest).to_dict())
-    raw = manifest.to_dict()
-    del raw["files"]
+    raw = manifest.to_dict(files=False)
     return _json(raw | {"format": FORMAT_SHARDS, "shards": shards}), parts
 
 
@@ -219,6 +218,9 @@ def _folder(manifest: Manifest) -> str:
     stores a file of its own there (then ``.manifest-2``, and so on)."""
     own = set()
     for entry in manifest.files:
+        # Only an object whose name has FOLDER in it can be in the way (most are packs).
+        if FOLDER not in (entry.pack or entry.stored_at or entry.path):
+            continue
         version, relpath = entry.location(manifest.version)
         if version == manifest.version:
             own.add(relpath.partition("/")[0])

@@ -25,7 +25,7 @@ from .source import Rules, Source, scan_source
 @dataclass(frozen=True)
 class SourceFile:
     path: str  # relative, POSIX
-    source: Path
+    source: str  # its local path
     size: int
     sha256: str | None  # None: not hashed yet; hashed while it is sent
     identity: Identity | None = None  # its stat identity for the hash cache (None: unsettled)
@@ -113,7 +113,7 @@ class PushOptions:
 
 def plan_files(
     remote: Repository,
-    entries: list[tuple[str, Path]],
+    entries: list[tuple[str, str]],
     previous: Manifest | None,
     *,
     workers: int,
@@ -129,7 +129,7 @@ def plan_files(
     sizes = {size for _, size in by_content}
     hashes = hashes or HashCache(None)
 
-    def stat(entry: tuple[str, Path]) -> SourceFile:
+    def stat(entry: tuple[str, str]) -> SourceFile:
         relpath, path = entry
         st, ident = stat_identity(path)
         known = hashes.known(path, ident) if st.st_size in sizes else None

@@ -47,11 +47,12 @@ class Rules:
 
 @dataclass(frozen=True)
 class Source:
-    """A push source as scanned: its kind, its files (relative POSIX path, file), its
-    empty folders, and what the rules left out (a folder as ``dir/``)."""
+    """A push source as scanned: its kind, its files (relative POSIX path, and the
+    file's local path as text: a pathlib object per file cost 6 µs), its empty folders,
+    and what the rules left out (a folder as ``dir/``)."""
 
     kind: Kind
-    files: list[tuple[str, Path]]
+    files: list[tuple[str, str]]
     empty_dirs: list[str]
     skipped: list[str]
 
@@ -67,7 +68,7 @@ def scan_source(source: Path, rules: Rules | None = None) -> Source:
         raise PushSourceError(f"cannot push {source}: no such file or directory")
     if source.is_file():
         check_relpath(source.resolve().name, what="file name")
-        return Source("file", [(source.resolve().name, source)], [], [])
+        return Source("file", [(source.resolve().name, str(source))], [], [])
     if not source.is_dir():
         raise PushSourceError(f"cannot push {source}: not a regular file or directory")
     return _scan_tree(source, _spec((rules or Rules()).patterns(source), source))
@@ -101,7 +102,7 @@ class _Scan:
     def __init__(self, root: Path, spec: GitIgnoreSpec) -> None:
         self.root = root
         self.spec = spec
-        self.files: list[tuple[str, Path]] = []
+        self.files: list[tuple[str, str]] = []
         self.empty: list[str] = []
         self.skipped: list[str] = []
 
@@ -126,7 +127,7 @@ class _Scan:
         kept = [e for e in names if e.name not in left_names]
         for entry in [*walked, *kept]:
             self._check_entry(entry)
-        self.files += [(_checked(f"{base}{e.name}"), Path(e.path)) for e in kept]
+        self.files += [(_checked(f"{base}{e.name}"), e.path) for e in kept]
         return [(Path(e.path), f"{base}{e.name}/") for e in walked]
 
     def _check_entry(self, entry: os.DirEntry[str]) -> None:
