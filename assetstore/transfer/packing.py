@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors import PushSourceError
 from ..io.stream import digest
@@ -18,9 +19,9 @@ from .plan import PushPlan, SourceFile
 PACKS_AT_ONCE = 1
 
 
-@dataclass(frozen=True)
-class Member:
-    """A file as it went into a pack: where its bytes start, and what was read."""
+class Member(NamedTuple):
+    """A file as it went into a pack: where its bytes start, and what was read (a
+    tuple: one is made per packed file)."""
 
     item: SourceFile
     offset: int
