@@ -30,7 +30,7 @@ except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.
 # push with --no-pack: one object per file, the race of many small writes; even ones put
 # the files in packs, the default. 1,500 files on local: the manifest is sharded.
 PLAN = {
-    "local": (1500, 8, 20, 1.2), "s3": (200, 6, 20, 1.2), "gcs": (300, 6, 10, 0.8),
+    "local": (1500, 6, 20, 1.2), "s3": (200, 4, 20, 1.2), "gcs": (300, 4, 10, 0.8),
     "az": (300, 4, 10, 1.5),
 }  # fmt: skip
 FULL = os.environ.get("ASSETSTORE_TEST_FULL_RELIABILITY") == "1"

@@ -122,7 +122,7 @@ def test_killed_deletes_and_gcs_lose_nothing_and_a_rerun_finishes(
     local_env: dict[str, str], store: AssetStore, tmp_path: Path
 ) -> None:
     rng = random.Random(20261206)
-    count = trials(full=30, ci=5)
+    count = trials(full=30, ci=4)
     bucket = Path(local_env["ASSETSTORE_STORAGE_BUCKET"])
     env = {**local_env, "ASSETSTORE_WORKERS": "2"}
     generation = 0

@@ -9,7 +9,7 @@ client, the bucket holds only complete versions whose bytes are exactly one push
 every reported push is there, every cache verifies, and ``repair`` removes whatever the
 failed pushes could not clean up themselves.
 
-CI runs 200 operations; ``ASSETSTORE_TEST_FULL_RELIABILITY=1`` runs 1,000 (see
+CI runs 90 operations; ``ASSETSTORE_TEST_FULL_RELIABILITY=1`` runs 1,000 (see
 docs/reliability.md for the figures and the command).
 """
 
@@ -224,7 +224,7 @@ class Profile:
 
 PROFILES = [
     # The issue's figure: 10% of requests fail; the default-like retry policy absorbs it.
-    Profile("network-faults", FAULT_RATE, RETRY_ATTEMPTS, ci=120, full=1000),
+    Profile("network-faults", FAULT_RATE, RETRY_ATTEMPTS, ci=90, full=1000),
     # Harsh: 30% of requests fail and only 3 attempts are made, so that many operations
     # do fail, and the clean-up paths of failed pushes run under faults too.
     Profile("network-faults-harsh", 0.30, 3, ci=30, full=300),
