@@ -145,6 +145,15 @@ def test_a_new_catalog_has_the_tables_sqlalchemy_creates(
     assert [e.version for e in opened.entries(BACKEND)] == [manifest.version]
 
 
+def test_a_relative_catalog_path_is_created_too(
+    store: AssetStore, make_tree: Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [manifest, *_] = _manifests(store, make_tree)
+    monkeypatch.chdir(tmp_path)
+    assert fast.record(Path("rel") / "c.db", "assetstore_", BACKEND, manifest) is True
+    assert (tmp_path / "rel" / "c.db").is_file()
+
+
 def test_a_database_with_other_tables_is_left_alone(
     store: AssetStore, make_tree: Tree, tmp_path: Path
 ) -> None:

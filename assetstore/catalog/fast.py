@@ -79,6 +79,7 @@ def _in_transaction(
     (rolled back)."""
     if not TABLE_PREFIX.fullmatch(prefix) or database.is_symlink():
         return None
+    database = database.absolute()  # as_uri() takes only an absolute path
     try:
         if not database.exists():
             database.parent.mkdir(parents=True, exist_ok=True)
