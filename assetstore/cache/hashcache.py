@@ -30,12 +30,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..io.stream import sha256_file
+from ..io.stream import LocalPath, sha256_file
 from .fileid import SETTLE_NS, changed_ns, identity_of, settled
 
 log = logging.getLogger("assetstore")
-# A local file's path: text (as a push's scan finds it) or a Path.
-LocalPath = str | os.PathLike[str]
 _SCHEMA_VERSION = 2  # 1 had no hashed_at_ns: its rows are dropped, not trusted
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, identity TEXT NOT NULL, "

@@ -13,6 +13,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, TypeVar
 
+# A local file's path: text (as a push's scan finds it) or a Path.
+LocalPath = str | os.PathLike[str]
 CHUNK = 4 * 1024 * 1024
 T = TypeVar("T")
 # What copy_file_range answers, before it has written anything, when the kernel cannot
@@ -260,7 +262,7 @@ class LocalFile:
             raise _cache_error(self.path, exc) from exc
 
 
-def sha256_file(path: str | os.PathLike[str], *, chunk: int = CHUNK) -> str:
+def sha256_file(path: LocalPath, *, chunk: int = CHUNK) -> str:
     """The ``sha256:<hex>`` of a local file, read in bounded chunks."""
     hasher = hashlib.sha256()
     with open(path, "rb") as stream:  # noqa: PTH123 (path may be text)
