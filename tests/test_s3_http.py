@@ -13,7 +13,8 @@ import pytest
 botocore = pytest.importorskip("botocore")
 s3fs = pytest.importorskip("s3fs")
 
-from assetstore.backends.s3_http import S3Direct, _host  # noqa: E402
+from assetstore.backends.s3_http import S3Direct  # noqa: E402
+from assetstore.backends.s3_static import host_of as _host  # noqa: E402
 
 BODY = bytes(range(256)) * 40
 

@@ -79,6 +79,11 @@ class Backend(ABC):
         """The provider's fsspec filesystem (to look behind assetstore's back)."""
         return None
 
+    def check_options(self) -> None:
+        """Make what the SDK makes of the options now, so that a bad option is an error
+        when the store opens, not at its first request."""
+        self.fs  # noqa: B018
+
     # -- naming ------------------------------------------------------------------------
     def url_of(self, path: str) -> str:
         """How messages name ``path``: ``s3://bucket/key``, or a local path."""

@@ -7,6 +7,7 @@ provider by name."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -144,14 +145,13 @@ def make_backend(
     part_size: int,
 ) -> Backend:
     """The backend of ``name`` for ``bucket``; a missing SDK is a ConfigError that says
-    which extra to install."""
+    which extra to install. The SDK is found, not imported: a backend may never need it
+    (``s3_static.py``)."""
     chosen = PROVIDERS[name]
-    try:
-        importlib.import_module(chosen.package)
-    except ImportError as exc:
+    if importlib.util.find_spec(chosen.package) is None:
         raise ConfigError(
             f"provider {name!r} needs the {chosen.package!r} package: {chosen.install_hint}"
-        ) from exc
+        )
     _check_version(name, chosen)
     cls: type[Backend] = _load(chosen.backend)
     return cls(bucket, dict(options), timeouts, part_size)

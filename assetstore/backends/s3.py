@@ -1,6 +1,8 @@
 """``s3``: AWS and every S3-compatible store (MinIO, Cloudflare R2, Tencent COS, Ceph,
 rclone), through s3fs — and for the two requests a transfer makes per file, GET and PUT
-of one object, through the direct path of ``s3_http.py``.
+of one object, through the direct path of ``s3_http.py``. For a configuration given in
+full (an endpoint, path-style, keys: ``s3_static.py``) the other requests of a transfer
+go through obstore too (``s3_lean.py``), and s3fs is only made for what they leave.
 
 Large files go up in parts, ``window`` at once, read and hashed once in order; a failed
 upload is aborted, so no orphaned parts keep costing storage.
@@ -8,6 +10,7 @@ upload is aborted, so no orphaned parts keep costing storage.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import zlib
@@ -22,6 +25,8 @@ from .base import Entry
 from .objectstore import ObjectStoreBackend
 from .registry import S3
 from .s3_http import S3Direct
+from .s3_lean import LeanRequests, Skipped
+from .s3_static import static_access
 
 log = logging.getLogger("assetstore")
 _MAX_PARTS = 10_000  # S3's limit on the parts of one upload
@@ -65,15 +70,61 @@ class S3Backend(ObjectStoreBackend):
         return fs
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """fsspec's loop, the one s3fs runs on once made (it may never be)."""
+        from fsspec.asyn import get_loop
+
+        loop: asyncio.AbstractEventLoop = get_loop()
+        return loop
+
+    @property
     def direct(self) -> S3Direct | None:
         """The direct GET/PUT path (``s3_http.py``), or None for a configuration it does
         not model."""
         if "_direct" not in self.__dict__:
-            self.__dict__["_direct"] = S3Direct.for_fs(self.fs, self.options)
+            static = static_access(self.options)
+            direct = None
+            if static is not None:
+                timeouts = (self.timeouts.connect, self.timeouts.read)
+                direct = S3Direct.for_static(static, self.options, timeouts, lambda: self.fs)
+            if direct is None:
+                direct = S3Direct.for_fs(self.fs, self.options)
+            self.__dict__["_direct"] = direct
         return self.__dict__["_direct"]  # type: ignore[no-any-return]
 
+    def check_options(self) -> None:
+        """A configuration given in full is checked by ``s3_static``; s3fs checks others."""
+        direct = self.direct
+        if direct is None or direct.static is None:
+            super().check_options()
+
+    @property
+    def lean(self) -> LeanRequests | None:
+        """The requests through obstore, while they are used (``s3_lean.py``)."""
+        direct = self.direct
+        if direct is None or direct.static is None or not direct.enabled:
+            return None
+        if "_lean" not in self.__dict__:
+            self.__dict__["_lean"] = LeanRequests(direct, self.request)
+        return self.__dict__["_lean"]  # type: ignore[no-any-return]
+
     # -- objects ---------------------------------------------------------------------------
+    async def exists(self, path: str) -> bool:
+        lean = self.lean
+        if lean is not None and (found := await lean.exists(path)) is not None:
+            return found
+        return await super().exists(path)
+
+    async def create(self, path: str, data: bytes) -> bool:
+        lean = self.lean
+        if lean is not None and (created := await lean.create(path, data)) is not None:
+            return created
+        return await super().create(path, data)
+
     async def read(self, path: str, start: int = 0, end: int | None = None) -> bytes:
+        lean = self.lean
+        if lean is not None and (got := await lean.read(path, start, end)) is not None:
+            return got
         direct = self.direct
         if direct is not None and direct.enabled and end is not None:
             data = await direct.get(path, start, end)
@@ -88,10 +139,26 @@ class S3Backend(ObjectStoreBackend):
         await self.fs._pipe_file(path, data)
 
     async def listing(self, prefix: str, *, recursive: bool = True) -> AsyncIterator[list[Entry]]:
+        after = None
+        if (lean := self.lean) is not None:
+            try:
+                async for page in lean.listing(prefix, recursive=recursive):
+                    yield page
+                return
+            except Skipped as skipped:  # s3fs goes on after the last key obstore gave
+                after = skipped.after
+        async for page in self._listing(prefix, recursive=recursive, after=after):
+            yield page
+
+    async def _listing(
+        self, prefix: str, *, recursive: bool, after: str | None
+    ) -> AsyncIterator[list[Entry]]:
         bucket, key, _ = self.fs.split_path(prefix.rstrip("/") + "/")
         request: dict[str, Any] = {"Bucket": bucket, "Prefix": key, "MaxKeys": _PAGE}
         if not recursive:
             request["Delimiter"] = "/"
+        if after is not None:
+            request["StartAfter"] = after
         while True:
             page = await self.request(0, self.fs._call_s3, "list_objects_v2", **request)
             yield [Entry(f"{bucket}/{o['Key']}", int(o["Size"])) for o in page.get("Contents", [])]
@@ -101,6 +168,9 @@ class S3Backend(ObjectStoreBackend):
 
     async def delete(self, paths: list[str]) -> None:
         """Up to 1,000 keys a request; a key S3 reports it could not delete is an error."""
+        lean = self.lean
+        if not paths or (lean is not None and await lean.delete(paths)):
+            return
         for start in range(0, len(paths), _PAGE):
             chunk = [self.fs.split_path(p)[:2] for p in paths[start : start + _PAGE]]
             for bucket in {b for b, _ in chunk}:
@@ -166,6 +236,9 @@ class S3Backend(ObjectStoreBackend):
 
     # -- the bucket ---------------------------------------------------------------------------
     async def bucket_exists(self) -> bool:
+        lean = self.lean
+        if lean is not None and await lean.bucket_exists(self.bucket):
+            return True
         try:
             await self.request(0, self.fs._call_s3, "head_bucket", Bucket=self.bucket)
         except FileNotFoundError:

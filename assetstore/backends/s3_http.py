@@ -18,13 +18,14 @@ import asyncio
 import datetime
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 from ..io.pool import on_loop
 from . import s3_put
 from .s3_put import SSE_OPTIONS, PutSettings, make_store
+from .s3_static import Located, StaticAccess, env_proxy, host_of
 
 log = logging.getLogger("assetstore")
 
@@ -39,18 +40,34 @@ class S3Direct:
     """GET (ranged, over aiohttp) and PUT (through obstore) of objects of one s3fs
     filesystem. What botocore decides comes from botocore: the URL (endpoint,
     addressing) and the signing region from a URL it presigns, the credentials from the
-    session, the GET's signature from its ``S3SigV4Auth``. Anything but a success returns
-    None/False, and the caller asks s3fs, whose errors are the ones assetstore knows."""
+    session, the GET's signature from its ``S3SigV4Auth`` — or, for a configuration
+    given in full (``static``, ``s3_static.py``), from that configuration, and then the
+    filesystem is never made. Anything but a success returns None/False, and the caller
+    asks s3fs, whose errors are the ones assetstore knows."""
 
-    def __init__(self, fs: Any, put: PutSettings | None, verify: bool | str) -> None:
-        self.fs = fs
+    def __init__(
+        self,
+        fs: Callable[[], Any],
+        put: PutSettings | None,
+        verify: bool | str,
+        timeouts: tuple[float | None, float | None],
+        static: StaticAccess | None = None,
+    ) -> None:
+        self._fs = fs
         self.enabled = True
         self.put_settings = put
+        self.static = static
         self._verify = verify
+        self._timeouts = timeouts  # connect, read
         self._session: Any = None
-        self._buckets: dict[str, _Bucket | None] = {}
+        self._buckets: dict[str, Located | None] = {}
         self._stores: dict[str, Any] = {}
         self._signers: dict[tuple[str, str, str, str | None], Any] = {}
+
+    @property
+    def fs(self) -> Any:
+        """The s3fs filesystem (made on first use)."""
+        return self._fs()
 
     @classmethod
     def for_fs(cls, fs: Any, options: Mapping[str, Any] | None = None) -> S3Direct | None:
@@ -68,12 +85,24 @@ class S3Direct:
         ):
             return None
         verify = (options or {}).get("client_kwargs", {}).get("verify", True)
-        put = None
-        if s3_put.available(os.environ):  # else s3fs makes the PUTs
-            put = PutSettings({k: str(v) for k, v in extra.items()}, verify,
-                              config.get("connect_timeout"), config.get("read_timeout"),
-                              _env_proxy)  # fmt: skip
-        return cls(fs, put, verify)
+        timeouts = (config.get("connect_timeout"), config.get("read_timeout"))
+        return cls(lambda: fs, _put_settings(extra, verify, timeouts), verify, timeouts)
+
+    @classmethod
+    def for_static(
+        cls,
+        static: StaticAccess,
+        options: Mapping[str, Any],
+        timeouts: tuple[float, float],
+        fs: Callable[[], Any],
+    ) -> S3Direct | None:
+        """The direct path for a configuration given in full: no botocore unless a
+        request fails (``fs`` makes the filesystem then). None: obstore cannot be used."""
+        extra = dict(options.get("s3_additional_kwargs") or {})
+        put = _put_settings(extra, True, timeouts)
+        if put is None or set(extra) - set(SSE_OPTIONS):
+            return None
+        return cls(fs, put, True, timeouts, static)
 
     async def get(self, path: str, start: int, end: int) -> bytes | None:
         """Bytes ``[start, end)`` of the object — never more, whatever the store sends
@@ -86,7 +115,7 @@ class S3Direct:
             return None
         async with response:
             if response.status not in (200, 206):
-                self._refused(response.status)
+                self.refused(response.status)
                 return None
             if "content-range" not in response.headers and start > 0:
                 raise OSError(f"the store ignored the Range header of a GET of {path}")
@@ -99,27 +128,30 @@ class S3Direct:
         from obstore import put_async
         from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 
-        bucket, key, _ = self.fs.split_path(path)
-        store = self._stores.get(bucket) or await self._store(bucket)
+        bucket, key = split(path)
+        store = await self.store(bucket)
         if store is None:
             return False
         try:
-            await put_async(store, key, data)
+            await s3_put.finished(lambda: put_async(store, key, data))
         except (PermissionDeniedError, UnauthenticatedError) as exc:
-            self._refused(f"{type(exc).__name__}")
+            self.refused(f"{type(exc).__name__}")
             return False
         except Exception as exc:  # obstore's errors are answered by s3fs's, below
             log.debug("S3 PUT through obstore failed, s3fs tries: %s", str(exc)[:200])
             return False
         return True
 
-    async def _store(self, bucket: str) -> Any | None:
+    async def store(self, bucket: str) -> Any | None:
+        """The obstore store of ``bucket`` (None: obstore is not to be used)."""
+        if bucket in self._stores:
+            return self._stores[bucket]
         where = self._buckets.get(bucket) or await self._locate(bucket)
         if where is None:
             self.enabled = False
             return None
         static = None
-        if self.fs.key and self.fs.secret:
+        if self.static is not None or (self.fs.key and self.fs.secret):
             static = await self._credentials()
         assert self.put_settings is not None
         store = make_store(bucket, where.base, where.region, credentials=self._credentials,
@@ -127,7 +159,7 @@ class S3Direct:
         self._stores[bucket] = store
         return store
 
-    def _refused(self, why: int | str) -> None:
+    def refused(self, why: int | str) -> None:
         if (why in _GIVE_UP_STATUSES or isinstance(why, str)) and self.enabled:
             self.enabled = False
             log.debug("S3 direct path refused (%s): s3fs makes every request now", why)
@@ -137,7 +169,7 @@ class S3Direct:
         sign with."""
         import yarl
 
-        bucket, key, _ = self.fs.split_path(path)
+        bucket, key = split(path)
         where = self._buckets.get(bucket) or await self._locate(bucket)
         credentials = await self._credentials()
         if where is None or credentials is None:
@@ -152,7 +184,7 @@ class S3Direct:
             "GET", yarl.URL(url, encoded=True), headers=headers, proxy=where.proxy
         )
 
-    def _presigned(self, bucket: str, key: str, where: _Bucket, credentials: Any) -> str:
+    def _presigned(self, bucket: str, key: str, where: Located, credentials: Any) -> str:
         """``key``'s URL signed by obstore (query-string SigV4, in Rust: about 13 µs a
         request against botocore's 100 µs, most of a 10,000-file pull's signing). The
         Range header is left unsigned, as S3 allows."""
@@ -169,6 +201,8 @@ class S3Direct:
 
     async def _credentials(self) -> Any | None:
         """The keys given, else the session's chain (refreshed by botocore)."""
+        if self.static is not None:
+            return self.static.keys
         from botocore.credentials import ReadOnlyCredentials
 
         if self.fs.key and self.fs.secret:
@@ -177,9 +211,12 @@ class S3Direct:
         found = await self.fs.session.get_credentials()
         return None if found is None else await found.get_frozen_credentials()
 
-    async def _locate(self, bucket: str) -> _Bucket | None:
+    async def _locate(self, bucket: str) -> Located | None:
         """The bucket's base URL and signing region, as botocore would use them, and
         the proxy the environment names for it."""
+        if self.static is not None:
+            self._buckets[bucket] = self.static.locate(bucket)
+            return self._buckets[bucket]
         await self.fs.set_session()
         client = await self.fs.get_s3(bucket)
         presigned = await client.generate_presigned_url(
@@ -191,7 +228,7 @@ class S3Direct:
         if credential and url.endswith("/k"):
             base = url[: -len("k")]
             region = credential[0].split("/")[2]
-            located = _Bucket(base, _host(base), region, _env_proxy(base))
+            located = Located(base, host_of(base), region, env_proxy(base))
         self._buckets[bucket] = located
         return located
 
@@ -201,12 +238,10 @@ class S3Direct:
 
             import aiohttp
 
-            config = self.fs.config_kwargs
+            connect, read = self._timeouts
             secure = url.startswith("https:")  # no TLS to set up: no CA bundle (~20 ms)
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=config.get("connect_timeout"), sock_read=config.get("read_timeout")
-                ),
+                timeout=aiohttp.ClientTimeout(sock_connect=connect, sock_read=read),
                 connector=aiohttp.TCPConnector(
                     limit=0, ssl=_ssl(self._verify) if secure else False
                 ),
@@ -216,12 +251,28 @@ class S3Direct:
                 headers={"accept-encoding": "identity"},  # the bytes as stored
                 skip_auto_headers=("Content-Type",),
             )
-            weakref.finalize(self, _close, self.fs.loop, self._session)
+            weakref.finalize(self, _close, asyncio.get_running_loop(), self._session)
         return self._session
 
 
+def split(path: str) -> tuple[str, str]:
+    """The bucket and the key of a backend path (``bucket/key``)."""
+    bucket, _, key = path.lstrip("/").partition("/")
+    return bucket, key
+
+
+def _put_settings(
+    extra: Mapping[str, Any], verify: bool | str, timeouts: tuple[float | None, float | None]
+) -> PutSettings | None:
+    """What PUTs through obstore need, or None: s3fs makes the PUTs (obstore is missing,
+    or the environment would steer it away)."""
+    if not s3_put.available(os.environ):
+        return None
+    return PutSettings({k: str(v) for k, v in extra.items()}, verify, *timeouts, env_proxy)
+
+
 def _signed_by_botocore(
-    key: str, headers: dict[str, str], where: _Bucket, credentials: Any
+    key: str, headers: dict[str, str], where: Located, credentials: Any
 ) -> tuple[str, dict[str, str]]:
     """The URL and headers of a request signed by botocore's ``S3SigV4Auth`` (where
     obstore does not sign: not installed, or steered by the environment)."""
@@ -234,36 +285,6 @@ def _signed_by_botocore(
     request = AWSRequest(method="GET", url=url, headers={**headers, "host": where.host})
     S3SigV4Auth(credentials, "s3", where.region).add_auth(request)
     return url, dict(request.headers.items())
-
-
-class _Bucket(NamedTuple):
-    base: str  # URL of the bucket's root, ending in "/"
-    host: str  # its Host header: host[:port], the port only when not the scheme's own
-    region: str  # the signing region
-    proxy: str | None  # from HTTP(S)_PROXY unless NO_PROXY names the host
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    host = parts.netloc.rpartition("@")[2]
-    if parts.port is not None and parts.port == default:
-        host = host.rpartition(":")[0]
-    return host
-
-
-def _env_proxy(url: str) -> str | None:
-    """The proxy the environment names for ``url``, as botocore finds it."""
-    from urllib.parse import urlsplit
-    from urllib.request import getproxies, proxy_bypass
-
-    parts = urlsplit(url)
-    proxy = getproxies().get(parts.scheme)
-    if not proxy or proxy_bypass(parts.hostname or ""):
-        return None
-    return proxy
 
 
 def _ssl(verify: bool | str) -> Any:

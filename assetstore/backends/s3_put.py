@@ -15,9 +15,13 @@ whose errors are the ones assetstore knows.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import datetime
+import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, S3Config, S3Credential, S3Store
@@ -41,6 +45,51 @@ _ENVIRONMENT_IT_WOULD_FOLLOW = (
 )  # fmt: skip
 
 Credentials = Callable[[], Awaitable[Any]]  # -> botocore ReadOnlyCredentials or None
+T = TypeVar("T")
+# How long the interpreter's exit waits for obstore requests still running.
+_EXIT_WAIT_SECONDS = 10.0
+_in_flight: set[asyncio.Future[Any]] = set()
+_starting = threading.Lock()  # a request starts, or the exit closes the door: not both
+_exiting = False
+_last_answer: list[float] = []  # when the last request ended (monotonic)
+# How long after the last answer the exit waits for Rust threads to leave Python.
+_RUST_THREADS_LEAVE = 0.02
+
+
+async def finished(start: Callable[[], Awaitable[T]]) -> T:
+    """Start an obstore request (``start()``) and await it. It runs in Rust to its end
+    even when the caller is cancelled (a timeout, a failed sibling), and a request that
+    ends while Python finalizes makes the process abort (a Rust thread taking the GIL
+    then is unwound by ``pthread_exit``: PyO3/pyo3-async-runtimes#40). So each is
+    tracked until it ends, none starts once the interpreter exits, and the exit waits
+    for those running."""
+    with _starting:
+        if _exiting:
+            raise RuntimeError("the process is exiting: no new S3 request starts")
+        future = asyncio.ensure_future(start())
+        _in_flight.add(future)
+    future.add_done_callback(_answered)
+    return await asyncio.shield(future)
+
+
+@atexit.register
+def _wait_for_in_flight() -> None:
+    """Close the door, wait for the requests running, then let the Rust threads that
+    handed back the last answers leave Python (each still holds, or waits for, the GIL
+    for a moment after its answer is seen: sleeping hands it over)."""
+    global _exiting
+    with _starting:
+        _exiting = True
+    deadline = time.monotonic() + _EXIT_WAIT_SECONDS
+    while any(not f.done() for f in list(_in_flight)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if _last_answer:
+        time.sleep(max(0.0, _last_answer[0] + _RUST_THREADS_LEAVE - time.monotonic()))
+
+
+def _answered(future: asyncio.Future[Any]) -> None:
+    _in_flight.discard(future)
+    _last_answer[:] = [time.monotonic()]
 
 
 def available(environ: Mapping[str, str]) -> bool:

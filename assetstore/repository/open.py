@@ -26,7 +26,7 @@ def repository_for(settings: Settings) -> Repository:
             s.provider, s.bucket, s.storage_options, timeouts=timeouts,
             part_size=s.part_size_mib * 2**20,
         )  # fmt: skip
-        backend.fs  # noqa: B018 (built now: a bad option is a ConfigError here, not later)
+        backend.check_options()  # a bad option is a ConfigError here, not later
     except AssetStoreError:
         raise
     except Exception as exc:  # the SDK refused the options before any request
