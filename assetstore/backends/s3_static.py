@@ -71,7 +71,7 @@ def static_access(
     if not options.get("key") or not options.get("secret") or not _path_style(options, endpoint):
         return None
     parts = urlsplit(str(endpoint))
-    if parts.scheme not in ("http", "https") or parts.query or parts.fragment:
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         return None
     if parts.scheme == "https" and environ.get("AWS_CA_BUNDLE"):
         return None  # botocore's verification, kept for the requests it makes

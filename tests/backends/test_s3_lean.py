@@ -54,6 +54,7 @@ NO_CONFIG = {"AWS_CONFIG_FILE": "/nonexistent/aws-config"}
             False,
         ),
         ({**KEYS, "client_kwargs": {"endpoint_url": "ftp://127.0.0.1"}}, NO_CONFIG, False),
+        ({**KEYS, **PATH, "client_kwargs": {"endpoint_url": "http://"}}, NO_CONFIG, False),
     ],
 )
 def test_only_configurations_botocore_would_read_the_same_way_skip_it(
