@@ -99,10 +99,10 @@ def _is_ip(host: str) -> bool:
 def _default_region(environ: Mapping[str, str]) -> str | None:
     """botocore signs for us-east-1 when nothing names a region; an AWS config file
     might (for the profile in use), and then botocore decides."""
-    config = environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
-    if environ.get("AWS_PROFILE") or Path(config).expanduser().exists():
+    config = Path(environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
+    if environ.get("AWS_PROFILE") or (config.is_file() and config.stat().st_size > 0):
         return None
-    return "us-east-1"
+    return "us-east-1"  # no config file, or an empty one (such as /dev/null)
 
 
 def host_of(url: str) -> str:

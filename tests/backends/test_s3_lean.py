@@ -43,6 +43,7 @@ NO_CONFIG = {"AWS_CONFIG_FILE": "/nonexistent/aws-config"}
         ({**KEYS, **IP, "profile": "dev"}, NO_CONFIG, False),
         ({**KEYS, **IP, "anon": True}, NO_CONFIG, False),  # an option not modelled
         ({**KEYS, **IP}, {"AWS_CONFIG_FILE": __file__}, False),  # it may name a region
+        ({**KEYS, **IP}, {"AWS_CONFIG_FILE": "/dev/null"}, True),  # an empty one does not
         (
             {**KEYS, "client_kwargs": {**IP["client_kwargs"], "region_name": "eu-west-3"}},
             {"AWS_CONFIG_FILE": __file__},
