@@ -160,7 +160,7 @@ class LeanRequests:
         """True when a listing of the bucket succeeds; None: s3fs decides."""
         import obstore
 
-        store = await self.direct.store(bucket)
+        store, _ = await self._store(bucket)
         if store is None:
             return None
         try:

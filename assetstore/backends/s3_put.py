@@ -51,7 +51,7 @@ _EXIT_WAIT_SECONDS = 10.0
 _in_flight: set[asyncio.Future[Any]] = set()
 _starting = threading.Lock()  # a request starts, or the exit closes the door: not both
 _exiting = False
-_last_answer: list[float] = []  # when the last request ended (monotonic)
+_last_answer = 0.0  # when the last request ended (monotonic; 0: none yet)
 # How long after the last answer the exit waits for Rust threads to leave Python.
 _RUST_THREADS_LEAVE = 0.02
 
@@ -84,12 +84,13 @@ def _wait_for_in_flight() -> None:
     while any(not f.done() for f in list(_in_flight)) and time.monotonic() < deadline:
         time.sleep(0.005)
     if _last_answer:
-        time.sleep(max(0.0, _last_answer[0] + _RUST_THREADS_LEAVE - time.monotonic()))
+        time.sleep(max(0.0, _last_answer + _RUST_THREADS_LEAVE - time.monotonic()))
 
 
 def _answered(future: asyncio.Future[Any]) -> None:
+    global _last_answer
     _in_flight.discard(future)
-    _last_answer[:] = [time.monotonic()]
+    _last_answer = time.monotonic()
 
 
 def available(environ: Mapping[str, str]) -> bool:
